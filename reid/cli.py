@@ -1,0 +1,104 @@
+"""The `reid` command line: every pipeline step usable outside DVC.
+
+Each command reads its section of a params file (params.yaml by default, so
+the CLI and `dvc repro` agree), then applies the options given here and any
+`--set key=value` overrides on top.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+import yaml
+
+from reid.config import load_params
+from reid.errors import ReidError, run_reported
+from reid.pipeline import run_evaluation, run_prepare, run_training
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+PARAMS_HELP = "Params file whose section gives the defaults (ignored when it does not exist)."
+SET_HELP = "Override a key of the section, e.g. --set lr_backbone=0.01 (repeatable; value parsed as YAML)."
+
+
+def section(params: Path, name: str, overrides: list[str], **options) -> dict:
+    """Params section, then explicit options (None = not given), then --set pairs."""
+    values = dict(load_params(params).get(name) or {}) if params.exists() else {}
+    values.update({k: v for k, v in options.items() if v is not None})
+    for pair in overrides:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ReidError(f"--set expects key=value, got {pair!r}")
+        values[key.strip()] = yaml.safe_load(raw)
+    return values
+
+
+@app.command()
+def prepare(
+    output: Path = typer.Option(Path("data/prepared"), help="Folder to create: Market-1501 layout plus index.csv."),
+    source: Optional[str] = typer.Option(None, help="synthetic (embedded, default) or market1501."),
+    market_root: Optional[Path] = typer.Option(None, help="Market-1501 root when --source market1501."),
+    seed: Optional[int] = typer.Option(None, help="Seed of the synthetic data set (same seed, same bytes)."),
+    params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+):
+    """Validate Market-1501 (or generate the synthetic set) into OUTPUT with index.csv."""
+    def step():
+        market1501_root = str(market_root) if market_root else None
+        values = section(params, "data", set_, source=source, seed=seed, market1501_root=market1501_root)
+        run_prepare(values, output, progress)
+
+    run_reported(step)
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(Path("data/prepared"), help="Prepared data folder (with index.csv)."),
+    output: Path = typer.Option(Path("data/reid/model.pt"), help="Where to write the trained model."),
+    checkpoints: Path = typer.Option(Path("data/reid/checkpoints"), help="Checkpoint folder; a rerun resumes from it."),
+    metrics_dir: Path = typer.Option(Path("metrics"), help="Folder for train.json and train_log.tsv."),
+    arch: Optional[str] = typer.Option(None, help="Backbone: resnet50 (thesis), resnet34 or resnet18."),
+    epochs: Optional[int] = typer.Option(None, help="Training epochs (thesis: 60)."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size (thesis: 16)."),
+    pretrained: Optional[str] = typer.Option(None, help="ImageNet weights file for the backbone ('' = random init)."),
+    seed: Optional[int] = typer.Option(None, help="Seed of initialisation, shuffling and augmentation."),
+    device: Optional[str] = typer.Option(None, help="auto (cuda if present), cpu, cuda or cuda:N."),
+    params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+):
+    """Train the ResNet + ClassBlock re-ID model with cross-entropy on the prepared data."""
+    def step():
+        values = section(
+            params, "reid", set_, arch=arch, epochs=epochs, batch_size=batch_size,
+            pretrained=pretrained, seed=seed, device=device,
+        )
+        run_training(values, data, output, checkpoints, metrics_dir, progress)
+
+    run_reported(step)
+
+
+@app.command()
+def evaluate(
+    data: Path = typer.Option(Path("data/prepared"), help="Prepared data folder (with index.csv)."),
+    model: Path = typer.Option(Path("data/reid/model.pt"), help="Model written by `reid train`."),
+    metrics_dir: Path = typer.Option(Path("metrics"), help="Folder for eval.json and cmc.tsv."),
+    batch_size: Optional[int] = typer.Option(None, help="Images per forward pass."),
+    device: Optional[str] = typer.Option(None, help="auto (cuda if present), cpu, cuda or cuda:N."),
+    params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+):
+    """Rank the gallery for every query; print the thesis line and write Rank@k, mAP, mINP."""
+    def step():
+        values = section(params, "eval", set_, batch_size=batch_size, device=device)
+        run_evaluation(values, data, model, metrics_dir, progress)
+
+    run_reported(step)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Re-ID training loop and feature extraction."""

@@ -1,0 +1,1 @@
+"""Re-ID and image-generation metrics as pure functions on arrays."""

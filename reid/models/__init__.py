@@ -1,0 +1,1 @@
+"""Re-ID backbones with the bottleneck ClassBlock."""

@@ -1,0 +1,108 @@
+"""The re-ID baseline of the thesis (layumi/Person_reID_baseline_pytorch recipe).
+
+ResNet -> global average pool -> ClassBlock (Linear to a 512-d bottleneck,
+BatchNorm1d, Dropout, Linear to the identities), trained with cross-entropy.
+At test time the classifier is dropped and the bottleneck is the feature.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from reid.errors import ReidError
+from reid.io import load_torch_file
+
+#: Backbone constructors and the width of their pooled output.
+ARCHS = {
+    "resnet18": (torchvision.models.resnet18, 512),
+    "resnet34": (torchvision.models.resnet34, 512),
+    "resnet50": (torchvision.models.resnet50, 2048),
+}
+
+
+def _init_bottleneck(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        nn.init.kaiming_normal_(module.weight, a=0, mode="fan_out")
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm1d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class ClassBlock(nn.Module):
+    """Linear -> BN -> Dropout bottleneck, then the identity classifier."""
+
+    def __init__(self, in_features: int, num_classes: int, bottleneck: int = 512, dropout: float = 0.5):
+        super().__init__()
+        self.bottleneck = nn.Sequential(
+            nn.Linear(in_features, bottleneck), nn.BatchNorm1d(bottleneck), nn.Dropout(dropout)
+        )
+        self.bottleneck.apply(_init_bottleneck)
+        self.classifier = nn.Linear(bottleneck, num_classes)
+        nn.init.normal_(self.classifier.weight, std=0.001)
+        nn.init.zeros_(self.classifier.bias)
+
+    def forward(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feature = self.bottleneck(pooled)
+        return self.classifier(feature), feature
+
+
+class ReidNet(nn.Module):
+    """ResNet trunk + ClassBlock; `forward` gives logits, `features` the bottleneck."""
+
+    def __init__(self, arch: str, num_classes: int, bottleneck: int = 512, dropout: float = 0.5):
+        super().__init__()
+        if arch not in ARCHS:
+            raise ReidError(f"reid.arch must be one of {sorted(ARCHS)}, got {arch!r}")
+        constructor, width = ARCHS[arch]
+        trunk = constructor(weights=None)
+        trunk.fc = nn.Identity()
+        self.arch = arch
+        self.backbone = trunk
+        self.head = ClassBlock(width, num_classes, bottleneck, dropout)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(images))[0]
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(images))[1]
+
+    def param_groups(self, lr_backbone: float, lr_classifier: float) -> list[dict]:
+        """The recipe trains the pretrained trunk ten times slower than the new head."""
+        return [
+            {"params": list(self.backbone.parameters()), "lr": lr_backbone},
+            {"params": list(self.head.parameters()), "lr": lr_classifier},
+        ]
+
+
+def load_imagenet_weights(model: ReidNet, path: str | Path) -> dict:
+    """Load a torchvision ImageNet state dict (an external artifact) into the trunk.
+
+    The classifier `fc.*` is dropped; every other tensor must match by name and
+    shape, otherwise the file is for another architecture and is refused.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ReidError(f"{path}: reid.pretrained weights file not found")
+    state = load_torch_file(path, "torch state dict")
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ReidError(f"{path}: expected a state dict of tensors")
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    own = model.backbone.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or mismatched:
+        first = (missing or unexpected or mismatched)[0]
+        raise ReidError(
+            f"{path}: not {model.arch} ImageNet weights ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(mismatched)} mis-shaped tensors, e.g. {first})"
+        )
+    model.backbone.load_state_dict(state)
+    return {"pretrained": str(path), "tensors_loaded": len(state)}

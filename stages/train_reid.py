@@ -1,0 +1,18 @@
+"""DVC stage `train_reid`: params `reid` + data/prepared -> data/reid/model.pt, training curves."""
+
+from pathlib import Path
+
+from reid.config import load_section
+from reid.errors import run_reported
+from reid.pipeline import run_training
+
+if __name__ == "__main__":
+    run_reported(
+        lambda: run_training(
+            load_section("reid"),
+            data=Path("data/prepared"),
+            model_path=Path("data/reid/model.pt"),
+            checkpoints=Path("data/reid/checkpoints"),
+            metrics_dir=Path("metrics"),
+        )
+    )

@@ -1,0 +1,95 @@
+"""End to end: the real dvc.yaml in a temporary git repository, with tiny params."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_PARAMS = {
+    "data": {"synthetic": {"train_ids": 8, "test_ids": 6, "images_per_id": 6, "gallery_per_id": 4,
+                           "distractors": 5, "junk": 3}},
+    "reid": {"arch": "resnet18", "height": 64, "width": 32, "epochs": 2, "batch_size": 8, "checkpoint_every": 1},
+}
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.org"}
+
+
+def _merge(base: dict, update: dict) -> dict:
+    for key, value in update.items():
+        base[key] = _merge(base.get(key, {}), value) if isinstance(value, dict) else value
+    return base
+
+
+def run(args, cwd, check=True) -> subprocess.CompletedProcess:
+    env = {**os.environ, **GIT_ENV, "DVC_NO_ANALYTICS": "1"}
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{args} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def dvc(*args, cwd, check=True):
+    return run([sys.executable, "-m", "dvc", *args], cwd, check)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """A copy of the project (code, dvc.yaml, params) as a fresh git + DVC repository."""
+    root = tmp_path_factory.mktemp("project")
+    for name in ("dvc.yaml", "params.yaml", ".gitignore"):
+        shutil.copy(REPO / name, root / name)
+    for name in ("stages", "reid", "data/external"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    params = _merge(yaml.safe_load((root / "params.yaml").read_text()), TINY_PARAMS)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], root)
+    dvc("init", "-q", cwd=root)
+    dvc("config", "core.analytics", "false", cwd=root)
+    return root
+
+
+def test_repro_evaluates_and_is_idempotent(workspace):
+    done = dvc("repro", cwd=workspace)
+    assert "Rank@1:" in done.stdout and "mAP:" in done.stdout
+    metrics = json.loads((workspace / "metrics/eval.json").read_text())
+    for key in ("rank1", "rank5", "rank10", "mAP", "mAP_trapezoid", "mINP"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["rank1"] <= metrics["rank5"] <= metrics["rank10"]
+    assert metrics["model"] == {"arch": "resnet18", "pretrained": False, "input": [64, 32]}
+    assert metrics["thesis_line"] in done.stdout
+    assert "raw_pixel_baseline" in metrics
+    log = (workspace / "metrics/train_log.tsv").read_text().splitlines()
+    assert log[0].split("\t")[:4] == ["epoch", "lr", "train_loss", "val_loss"] and len(log) == 3
+    assert (workspace / "data/reid/model.pt").is_file()
+    assert (workspace / "dvc.lock").is_file()
+
+    again = dvc("repro", cwd=workspace)
+    assert "Running stage" not in again.stdout
+    assert "Data and pipelines are up to date" in dvc("status", cwd=workspace).stdout
+
+
+def test_experiment_changes_metrics(workspace):
+    run(["git", "add", "-A"], workspace)
+    run(["git", "commit", "-qm", "baseline"], workspace)
+    dvc("exp", "run", "-S", "reid.epochs=1", cwd=workspace)
+    diff = dvc("metrics", "diff", "--json", cwd=workspace).stdout
+    changed = json.loads(diff)
+    assert "metrics/train.json" in changed and "epochs" in changed["metrics/train.json"]
+    assert changed["metrics/train.json"]["epochs"] == {"old": 2, "new": 1, "diff": -1}
+
+
+def test_bad_params_fail_with_one_line(workspace):
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["data"]["source"] = "imagenet"
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    done = run([sys.executable, "stages/prepare.py"], workspace, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: params: data.source must be one of ('synthetic', 'market1501'), got 'imagenet'"
