@@ -49,6 +49,7 @@ def run_training(values: dict, data: Path, model_path: Path, checkpoints: Path, 
         progress,
         on_epoch=lambda history: _write_tsv(log_path, pd.DataFrame(history)),
     )
+    _write_tsv(log_path, pd.DataFrame(result.history))  # also when a resume found training complete
     save_model(result, config, model_path)
     last = result.history[-1]
     summary = {
