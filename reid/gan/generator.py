@@ -1,0 +1,273 @@
+"""StyleGAN3-type generator, written from "Alias-Free Generative Adversarial Networks".
+
+One class per concept of the paper:
+
+- `FullyConnected`: equalised-learning-rate linear layer (StyleGAN, §A.1 of
+  Karras et al. 2019): weights stored at unit variance, scaled at run time.
+- `MappingNetwork`: z -> w, 2 layers, learning-rate multiplier 0.01, with the
+  running mean `w_avg` that truncation (psi) pulls towards.
+- `SynthesisInput`: Fourier features (§3.1): sinusoids with frequencies inside
+  the first layer's cutoff, rotated/translated by an affine of w[0].
+- `SynthesisLayer`: modulated convolution (weight demodulation), input
+  magnitude normalised by an EMA, then the filtered leaky ReLU (§3.2):
+  upsample x2 -> bias + lrelu -> low-pass + downsample to the output rate.
+- `SynthesisNetwork`: 14 layers + ToRGB whose cutoffs, stopbands and sampling
+  rates follow the geometric schedule of §3.2 / Fig. 4b; 16 ws always.
+- `Generator`: mapping + synthesis, `G(z, truncation_psi)` -> images in ~[-1, 1].
+
+Config T uses 3x3 convolutions and separable sinc filters; config R uses 1x1
+convolutions and radial (jinc) filters, except in the critically sampled
+last layers.  Tensor names follow the official networks' state-dict names so
+that a pretrained pickle transfers tensor by tensor.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reid.errors import ReidError
+from reid.gan.resample import design_lowpass, downsample, upsample
+
+CONFIGS = ("T", "R")
+LRELU_GAIN = math.sqrt(2)
+
+
+class FullyConnected(nn.Module):
+    """y = x W^T * (lr_mul / sqrt(in)) + b * lr_mul, with W ~ N(0, 1/lr_mul^2)."""
+
+    def __init__(self, in_features, out_features, activation=False, lr_multiplier=1.0, weight_init=1.0, bias_init=0.0):
+        super().__init__()
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) * (weight_init / lr_multiplier))
+        self.bias = nn.Parameter(torch.as_tensor(np.broadcast_to(np.asarray(bias_init, np.float32), [out_features])
+                                                 / lr_multiplier).clone())
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.linear(x, self.weight * self.weight_gain, self.bias * self.bias_gain)
+        return F.leaky_relu(x, 0.2) * LRELU_GAIN if self.activation else x
+
+
+class MappingNetwork(nn.Module):
+    """z (normalised to unit second moment) -> w, broadcast to `num_ws` copies."""
+
+    def __init__(self, z_dim=512, w_dim=512, num_ws=16, num_layers=2, lr_multiplier=0.01, w_avg_beta=0.998):
+        super().__init__()
+        self.z_dim, self.w_dim, self.num_ws, self.w_avg_beta = z_dim, w_dim, num_ws, w_avg_beta
+        dims = [z_dim] + [w_dim] * num_layers
+        for i in range(num_layers):
+            setattr(self, f"fc{i}", FullyConnected(dims[i], dims[i + 1], True, lr_multiplier))
+        self.num_layers = num_layers
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, update_w_avg: bool = False) -> torch.Tensor:
+        x = z * (z.square().mean(1, keepdim=True) + 1e-8).rsqrt()
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        if update_w_avg:
+            self.w_avg.copy_(x.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
+        if truncation_psi != 1:
+            x = self.w_avg.lerp(x, truncation_psi)
+        return x.unsqueeze(1).repeat(1, self.num_ws, 1)
+
+
+class SynthesisInput(nn.Module):
+    """Fourier features: sin(2*pi*(f . x + phase)) sampled on the first layer's grid."""
+
+    def __init__(self, w_dim, channels, size, sampling_rate, bandwidth):
+        super().__init__()
+        self.channels, self.size = channels, int(size)
+        self.sampling_rate, self.bandwidth = float(sampling_rate), float(bandwidth)
+        # Frequencies uniform over the disk of radius `bandwidth`, phases uniform.
+        radius = bandwidth * torch.rand(channels).sqrt()
+        angle = 2 * math.pi * torch.rand(channels)
+        self.register_buffer("freqs", torch.stack([radius * angle.cos(), radius * angle.sin()], 1))
+        self.register_buffer("phases", torch.rand(channels) - 0.5)
+        self.weight = nn.Parameter(torch.randn(channels, channels))
+        # w[0] -> (cos, sin, tx, ty): starts as the identity transform.
+        self.affine = FullyConnected(w_dim, 4, weight_init=0.0, bias_init=[1, 0, 0, 0])
+        self.register_buffer("transform", torch.eye(3))  # a user transform, e.g. to translate the output
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        params = self.affine(w)
+        rotation = params[:, :2] / params[:, :2].norm(dim=1, keepdim=True)
+        n = w.shape[0]
+        eye = torch.eye(3, device=w.device).expand(n, 3, 3)
+        m_rotate = eye.clone()
+        m_rotate[:, 0, 0], m_rotate[:, 0, 1] = rotation[:, 0], -rotation[:, 1]
+        m_rotate[:, 1, 0], m_rotate[:, 1, 1] = rotation[:, 1], rotation[:, 0]
+        m_translate = eye.clone()
+        m_translate[:, 0, 2], m_translate[:, 1, 2] = -params[:, 2], -params[:, 3]
+        transform = m_rotate @ m_translate @ self.transform.unsqueeze(0)
+
+        # Transform the frequencies and phases instead of the sampling grid.
+        phases = self.phases.unsqueeze(0) + (self.freqs.unsqueeze(0) @ transform[:, :2, 2:]).squeeze(2)
+        freqs = self.freqs.unsqueeze(0) @ transform[:, :2, :2]
+        # Fade out frequencies that the grid cannot represent (they would alias).
+        amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
+
+        extent = 0.5 * self.size / self.sampling_rate
+        coords = (torch.arange(self.size, device=w.device, dtype=w.dtype) + 0.5) / self.size * 2 - 1
+        grid = torch.stack(torch.meshgrid(coords * extent, coords * extent, indexing="xy"), -1)  # (H, W, 2) as (x, y)
+        x = grid.reshape(1, -1, 2) @ freqs.transpose(1, 2) + phases.unsqueeze(1)  # (N, H*W, C)
+        x = torch.sin(2 * math.pi * x) * amplitudes.unsqueeze(1)
+        x = x @ (self.weight / math.sqrt(self.channels)).t()
+        return x.transpose(1, 2).reshape(n, self.channels, self.size, self.size)
+
+
+def modulated_conv2d(x, weight, styles, demodulate=True, padding=0):
+    """StyleGAN2 modulated convolution as one grouped convolution over the batch."""
+    n, in_channels, height, width = x.shape
+    out_channels, _, kh, kw = weight.shape
+    w = weight.unsqueeze(0) * styles.view(n, 1, in_channels, 1, 1)
+    if demodulate:
+        w = w * (w.square().sum([2, 3, 4], keepdim=True) + 1e-8).rsqrt()
+    x = x.reshape(1, n * in_channels, height, width)
+    x = F.conv2d(x, w.reshape(n * out_channels, in_channels, kh, kw), padding=padding, groups=n)
+    return x.reshape(n, out_channels, *x.shape[2:])
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated conv at the input rate, then the filtered leaky ReLU to the output rate."""
+
+    def __init__(self, w_dim, is_torgb, is_critically_sampled, use_radial_filters, in_channels, out_channels,
+                 in_size, out_size, in_sampling_rate, out_sampling_rate, in_cutoff, out_cutoff,
+                 in_half_width, out_half_width, conv_kernel=3, filter_size=6, lrelu_upsampling=2,
+                 conv_clamp=256, magnitude_ema_beta=0.999):
+        super().__init__()
+        self.is_torgb = is_torgb
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_size, self.out_size = int(in_size), int(out_size)
+        self.conv_kernel = 1 if is_torgb else conv_kernel
+        self.conv_clamp, self.magnitude_ema_beta = conv_clamp, magnitude_ema_beta
+        self.affine = FullyConnected(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, self.conv_kernel, self.conv_kernel))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.register_buffer("magnitude_ema", torch.ones([]))
+
+        # The nonlinearity runs at a higher rate so that its new harmonics can be filtered out.
+        temp_rate = max(in_sampling_rate, out_sampling_rate) * (1 if is_torgb else lrelu_upsampling)
+        self.up_factor = int(round(temp_rate / in_sampling_rate))
+        self.down_factor = int(round(temp_rate / out_sampling_rate))
+        up_taps = filter_size * self.up_factor if self.up_factor > 1 and not is_torgb else 1
+        down_taps = filter_size * self.down_factor if self.down_factor > 1 and not is_torgb else 1
+        radial_down = use_radial_filters and not is_critically_sampled
+        self.register_buffer("up_filter", design_lowpass(up_taps, in_cutoff, in_half_width * 2, temp_rate))
+        self.register_buffer("down_filter", design_lowpass(down_taps, out_cutoff, out_half_width * 2, temp_rate,
+                                                           radial=radial_down))
+        # Padding so that the output has exactly out_size samples, placed symmetrically
+        # around the centre of the signal (each size is odd/even consistently).
+        pad_total = (self.out_size - 1) * self.down_factor + down_taps
+        pad_total -= (self.in_size + self.conv_kernel - 1) * self.up_factor
+        pad_total += up_taps - 1
+        pad_lo = (pad_total + self.up_factor) // 2
+        self.padding = (pad_lo, pad_total - pad_lo)
+        self.up_taps, self.down_taps = up_taps, down_taps
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
+        if update_emas:
+            magnitude = x.detach().float().square().mean()
+            self.magnitude_ema.copy_(magnitude.lerp(self.magnitude_ema, self.magnitude_ema_beta))
+        styles = self.affine(w)
+        if self.is_torgb:
+            styles = styles / math.sqrt(self.in_channels * self.conv_kernel**2)
+        x = x * self.magnitude_ema.rsqrt()
+        x = modulated_conv2d(x, self.weight, styles, demodulate=not self.is_torgb, padding=self.conv_kernel - 1)
+        x = x + self.bias.view(1, -1, 1, 1)
+        x = upsample(x, self.up_filter, self.up_factor, self.padding)
+        if not self.is_torgb:
+            x = F.leaky_relu(x, 0.2) * LRELU_GAIN
+        if self.conv_clamp is not None:
+            x = x.clamp(-self.conv_clamp, self.conv_clamp)
+        return downsample(x, self.down_filter, self.down_factor)
+
+    def extra_repr(self) -> str:
+        return (f"in={self.in_channels}@{self.in_size}, out={self.out_channels}@{self.out_size}, "
+                f"up={self.up_factor}, down={self.down_factor}, torgb={self.is_torgb}")
+
+
+def layer_schedule(img_resolution, channel_base, channel_max, num_layers=14, num_critical=2, margin_size=10,
+                   first_cutoff=2.0, first_stopband=2**2.1, last_stopband_rel=2**0.3):
+    """Per-layer cutoff, stopband, sampling rate, size and channels (paper §3.2, Fig. 4b).
+
+    Cutoffs and stopbands grow geometrically from the first layer to the last
+    non-critical one; the last `num_critical` layers are critically sampled at
+    the output resolution.  Entry i describes the output of layer i-1 (entry 0
+    is the Fourier input).
+    """
+    last_cutoff = img_resolution / 2
+    last_stopband = last_cutoff * last_stopband_rel
+    exponents = np.minimum(np.arange(num_layers + 1) / (num_layers - num_critical), 1)
+    cutoffs = first_cutoff * (last_cutoff / first_cutoff) ** exponents
+    stopbands = first_stopband * (last_stopband / first_stopband) ** exponents
+    sampling_rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, img_resolution))))
+    half_widths = np.maximum(stopbands, sampling_rates / 2) - cutoffs
+    sizes = sampling_rates + margin_size * 2
+    sizes[-2:] = img_resolution
+    channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
+    return cutoffs, sampling_rates, half_widths, sizes.astype(int), channels.astype(int)
+
+
+class SynthesisNetwork(nn.Module):
+    """Fourier input + 14 layers + ToRGB; consumes exactly 16 ws at every resolution."""
+
+    def __init__(self, w_dim=512, img_resolution=64, img_channels=3, cfg="T", channel_base=32768, channel_max=512,
+                 num_layers=14, num_critical=2, margin_size=10, output_scale=0.25, conv_clamp=256):
+        super().__init__()
+        self.num_ws = num_layers + 2
+        self.img_resolution, self.img_channels, self.output_scale = img_resolution, img_channels, output_scale
+        cutoffs, rates, half_widths, sizes, channels = layer_schedule(
+            img_resolution, channel_base, channel_max, num_layers, num_critical, margin_size)
+        channels[-1] = img_channels
+        self.input = SynthesisInput(w_dim, int(channels[0]), sizes[0], rates[0], cutoffs[0])
+        self.layer_names = []
+        for idx in range(num_layers + 1):
+            prev = max(idx - 1, 0)
+            is_torgb = idx == num_layers
+            layer = SynthesisLayer(
+                w_dim, is_torgb, idx >= num_layers - num_critical, cfg == "R",
+                in_channels=int(channels[prev]), out_channels=int(channels[idx]),
+                in_size=sizes[prev], out_size=sizes[idx], in_sampling_rate=rates[prev], out_sampling_rate=rates[idx],
+                in_cutoff=cutoffs[prev], out_cutoff=cutoffs[idx],
+                in_half_width=half_widths[prev], out_half_width=half_widths[idx],
+                conv_kernel=1 if cfg == "R" else 3, conv_clamp=conv_clamp,
+            )
+            name = f"L{idx}_{layer.out_size}_{layer.out_channels}"
+            setattr(self, name, layer)
+            self.layer_names.append(name)
+
+    def forward(self, ws: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
+        if ws.shape[1] != self.num_ws:
+            raise ReidError(f"synthesis expects {self.num_ws} ws, got {ws.shape[1]}")
+        x = self.input(ws[:, 0])
+        for name, w in zip(self.layer_names, ws[:, 1:].unbind(1)):
+            x = getattr(self, name)(x, w, update_emas)
+        return x * self.output_scale
+
+
+class Generator(nn.Module):
+    """G(z) = synthesis(mapping(z)); square images in about [-1, 1]."""
+
+    def __init__(self, z_dim=512, w_dim=512, img_resolution=64, img_channels=3, cfg="T", channel_base=32768,
+                 channel_max=512, mapping_layers=2, **synthesis_kwargs):
+        super().__init__()
+        if cfg not in CONFIGS:
+            raise ReidError(f"gan.cfg must be one of {CONFIGS}, got {cfg!r}")
+        if img_resolution < 16 or img_resolution & (img_resolution - 1):
+            raise ReidError(f"gan.resolution must be a power of two >= 16, got {img_resolution}")
+        self.z_dim, self.w_dim, self.img_resolution, self.img_channels, self.cfg = (
+            z_dim, w_dim, img_resolution, img_channels, cfg)
+        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, cfg, channel_base, channel_max,
+                                          **synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(z_dim, w_dim, self.num_ws, mapping_layers)
+
+    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, update_emas: bool = False) -> torch.Tensor:
+        ws = self.mapping(z, truncation_psi, update_w_avg=update_emas)
+        return self.synthesis(ws, update_emas)
