@@ -1,0 +1,1 @@
+"""StyleGAN3-type generator and discriminator, training, style mixing."""
