@@ -7,6 +7,7 @@ resume) would take as complete.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -82,3 +83,17 @@ def load_torch_file(path: str | os.PathLike, what: str):
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises pickle, runtime and zip errors for a bad file
         raise ReidError(f"{path}: not a loadable {what} ({type(exc).__name__})") from None
+
+
+def fingerprint(settings: dict, files, labels=None) -> str:
+    """Digest of the settings that shape a result and of the input files' bytes (and labels).
+
+    A checkpoint carries it, so a resume never continues a run made with
+    other params or other data.
+    """
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for i, path in enumerate(files):
+        if labels is not None:
+            digest.update(f"{labels[i]}\0".encode())
+        digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+    return digest.hexdigest()

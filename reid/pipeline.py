@@ -7,15 +7,21 @@ produce the same files.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from reid.config import from_section
+from reid.data.images import load_images
 from reid.data.prepare import PrepareConfig, prepare_dataset, read_index
 from reid.engine.evaluate import EvalConfig, evaluate_reid
+from reid.device import pick_device
 from reid.engine.train import TrainConfig, save_model, train_reid
-from reid.io import atomic_write_json, atomic_write_text
+from reid.gan.training import GanConfig, generate_images, real_sample, train_gan
+from reid.io import atomic_write_json, atomic_write_text, fingerprint
+from reid.metrics.fid import fid_between, load_fid_backbone
 
 SPLIT_ORDER = ("train", "val", "query", "gallery")
 
@@ -74,3 +80,54 @@ def run_evaluation(values: dict, data: Path, model_path: Path, metrics_dir: Path
     if evaluation.raw_pixel is not None:
         print(f"raw-pixel baseline: {evaluation.raw_pixel.thesis_line()}")
     return metrics
+
+
+@dataclass(frozen=True)
+class FidSettings:
+    """params.yaml `gan.fid:` section."""
+
+    backbone: str = "reid"
+    weights: str = "data/reid/model.pt"
+    num_images: int = 500
+
+
+def _fid_evaluator(settings: FidSettings, real_images: torch.Tensor, device, seed: int):
+    """FID of G_ema against a fixed real subset, in the feature space params name (None when off)."""
+    if settings.num_images <= 0:
+        return None, "none"
+    backbone = load_fid_backbone(settings.backbone, settings.weights or None, device)
+    reals = real_sample(real_images, settings.num_images, seed)
+
+    def evaluate(G, cur_nimg):
+        latents = torch.randn(len(reals), G.z_dim, generator=torch.Generator().manual_seed(seed + 1))
+        return {"fid": fid_between(backbone, reals, generate_images(G, latents, device))}
+
+    return evaluate, backbone.name
+
+
+def run_gan_training(values: dict, data: Path, run_dir: Path, metrics_dir: Path, progress: bool = True) -> dict:
+    """Train the GAN on the prepared training images; write snapshot, grid, FID curve and gan.json."""
+    config = from_section(GanConfig, values, "gan")
+    index = read_index(data)
+    paths = list(index.path[index.split.isin(["train", "val"])])
+    images = load_images(paths, 128, 64, progress, "load GAN images")
+    fid_settings = from_section(FidSettings, config.fid, "gan.fid")
+    evaluate, backbone_name = _fid_evaluator(fid_settings, images, pick_device(config.device), config.seed)
+    result = train_gan(images, config, run_dir, fingerprint(config.fingerprint_fields(), paths), evaluate, progress)
+    history = pd.DataFrame(result.history)
+    fid = history.dropna(subset=["fid"])[["kimg", "fid"]] if "fid" in history else pd.DataFrame(columns=["kimg", "fid"])
+    _write_tsv(metrics_dir / "gan_log.tsv", history.drop(columns=["fid"], errors="ignore"))
+    _write_tsv(metrics_dir / "gan_fid.tsv", fid)
+    summary = {
+        "cfg": config.cfg,
+        "resolution": config.resolution,
+        "kimg": float(history.kimg.iloc[-1]),
+        "train_seconds": round(float(history.seconds.iloc[-1]), 1),
+        "fid_backbone": backbone_name,
+        "fid_first": float(fid.fid.iloc[0]) if len(fid) else None,
+        "fid": float(fid.fid.iloc[-1]) if len(fid) else None,
+        "transfer": result.transfer_report or {"transferred": 0},
+    }
+    atomic_write_json(metrics_dir / "gan.json", summary)
+    print(f"trained GAN to {summary['kimg']:.1f} kimg: FID ({backbone_name}) {summary['fid_first']} -> {summary['fid']}")
+    return summary

@@ -17,6 +17,8 @@ TINY_PARAMS = {
     "data": {"synthetic": {"train_ids": 8, "test_ids": 6, "images_per_id": 6, "gallery_per_id": 4,
                            "distractors": 5, "junk": 3}},
     "reid": {"arch": "resnet18", "height": 64, "width": 32, "epochs": 2, "batch_size": 8, "checkpoint_every": 1},
+    "gan": {"resolution": 16, "channel_base": 256, "channel_max": 16, "batch": 8, "kimg": 0.064, "tick_kimg": 0.032,
+            "snap": 1, "grid": 2, "fid": {"num_images": 20}},
 }
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.org"}
@@ -70,6 +72,10 @@ def test_repro_evaluates_and_is_idempotent(workspace):
     assert log[0].split("\t")[:4] == ["epoch", "lr", "train_loss", "val_loss"] and len(log) == 3
     assert (workspace / "data/reid/model.pt").is_file()
     assert (workspace / "dvc.lock").is_file()
+    gan = json.loads((workspace / "metrics/gan.json").read_text())
+    assert gan["fid_backbone"] == "reid-resnet18" and gan["kimg"] == 0.064 and gan["fid"] > 0
+    assert (workspace / "metrics/gan_fid.tsv").read_text().splitlines()[0] == "kimg\tfid"
+    assert (workspace / "data/gan/snapshot.pt").is_file() and (workspace / "data/gan/grid.png").is_file()
 
     again = dvc("repro", cwd=workspace)
     assert "Running stage" not in again.stdout

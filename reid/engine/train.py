@@ -14,8 +14,6 @@ and the training files: a checkpoint from other params or data is ignored.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ from tqdm import tqdm
 from reid.data.images import augment, load_images, normalize
 from reid.device import pick_device
 from reid.errors import ReidError
-from reid.io import atomic_path, load_torch_file
+from reid.io import atomic_path, load_torch_file, fingerprint as checkpoint_fingerprint
 from reid.models.baseline import ReidNet, load_imagenet_weights
 
 CHECKPOINT_NAME = "last.pt"
@@ -83,14 +81,6 @@ class TrainResult:
     classes: list[int]
     history: list[dict]
     info: dict
-
-
-def _fingerprint(config: TrainConfig, train: pd.DataFrame) -> str:
-    digest = hashlib.sha256(json.dumps(config.fingerprint_fields(), sort_keys=True).encode())
-    for path, pid in zip(train.path, train.pid):
-        digest.update(f"{pid}\0".encode())
-        digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
-    return digest.hexdigest()
 
 
 def _global_rng(device: torch.device) -> list[torch.Tensor]:
@@ -158,7 +148,7 @@ def train_reid(
     if unknown_val:
         raise ReidError(f"validation pid {unknown_val[0]} has no training image")
 
-    fingerprint = _fingerprint(config, train)
+    fingerprint = checkpoint_fingerprint(config.fingerprint_fields(), list(train.path), list(train.pid))
     train_images = load_images(list(train.path), config.height, config.width, progress, "load train")
     val_images = load_images(list(val.path), config.height, config.width, progress, "load val")
     train_labels = torch.tensor([class_of[int(p)] for p in train.pid])

@@ -1,0 +1,292 @@
+"""GAN training loop (StyleGAN2/3 recipe) with snapshots that a rerun resumes from.
+
+- Non-saturating logistic loss (Goodfellow et al. 2014): G minimises
+  softplus(-D(G(z))), D minimises softplus(D(G(z))) + softplus(-D(x)).
+- Lazy R1 (Mescheder et al. 2018; StyleGAN2 §3.1): every `r1_interval`
+  minibatches D also minimises gamma/2 * |grad_x D(x)|^2, scaled by the
+  interval; D's Adam lr and beta2 are adjusted by interval/(interval+1).
+- Adam with beta1 = 0, beta2 = 0.99; G EMA with a half-life of `ema_kimg`
+  (default batch * 10/32 kimg, as StyleGAN3), capped at `ema_rampup` times
+  the images seen so far.
+- Progress is counted in images shown (kimg); every `tick_kimg` is a tick and
+  every `snap` ticks a snapshot, a sample grid and a FID point are written.
+
+Person crops (128x64) are stretched to the square GAN resolution and the
+samples are stretched back for viewing and for the re-ID pipeline.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm import tqdm
+
+from reid.device import pick_device
+from reid.errors import ReidError
+from reid.gan.checkpoint import load_pretrained
+from reid.gan.discriminator import Discriminator
+from reid.gan.generator import Generator
+from reid.io import atomic_path, load_torch_file
+
+SNAPSHOT = "snapshot.pt"
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    """params.yaml `gan:` section (thesis run: cfg R, batch 16, gamma 2, kimg 5000, snap 20)."""
+
+    cfg: str = "T"
+    resolution: int = 64
+    channel_base: int = 32768
+    channel_max: int = 512
+    z_dim: int = 512
+    w_dim: int = 512
+    batch: int = 16
+    gamma: float = 2.0
+    kimg: float = 5000.0
+    tick_kimg: float = 4.0
+    snap: int = 20
+    lr_g: float = 0.0025
+    lr_d: float = 0.002
+    ema_kimg: float = -1.0
+    ema_rampup: float = 0.05
+    r1_interval: int = 16
+    mirror: bool = True
+    grid: int = 8
+    seed: int = 0
+    resume: str = ""
+    device: str = "auto"
+    fid: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.batch < 2:
+            raise ReidError(f"params: gan.batch must be >= 2, got {self.batch}")
+        if self.kimg <= 0 or self.tick_kimg <= 0 or self.snap < 1:
+            raise ReidError("params: gan.kimg and gan.tick_kimg must be > 0 and gan.snap >= 1")
+
+    @property
+    def ema_nimg(self) -> float:
+        kimg = self.ema_kimg if self.ema_kimg >= 0 else self.batch * 10 / 32
+        return kimg * 1000
+
+    def fingerprint_fields(self) -> dict:
+        fields = dataclasses.asdict(self)
+        for name in ("device", "snap", "grid", "fid", "kimg"):
+            fields.pop(name)  # a longer run of the same config continues from its snapshot
+        return fields
+
+
+def build_networks(config: GanConfig) -> tuple[Generator, Discriminator]:
+    G = Generator(config.z_dim, config.w_dim, config.resolution, 3, config.cfg, config.channel_base, config.channel_max)
+    D = Discriminator(config.resolution, 3, config.channel_base, config.channel_max)
+    return G, D
+
+
+def to_square(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """uint8 (N, 3, H, W) person crops -> float (N, 3, R, R) in [-1, 1], stretched to a square."""
+    x = images.float().div(127.5).sub(1)
+    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
+
+
+def to_person(images: torch.Tensor, height: int = 128, width: int = 64) -> torch.Tensor:
+    """Generator output in [-1, 1] -> uint8 (N, 3, height, width), stretched back to the person aspect."""
+    x = F.interpolate(images.float(), size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+    return x.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def transfer(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict:
+    """Copy the tensors whose names and shapes match; report what was transferred and re-initialised."""
+    own = module.state_dict()
+    matched = [k for k, v in own.items() if k in tensors and tuple(tensors[k].shape) == tuple(v.shape)]
+    module.load_state_dict({**own, **{k: tensors[k].to(own[k].dtype) for k in matched}})
+    mismatched = sorted(k for k in own if k in tensors and k not in matched)
+    return {
+        "transferred": len(matched),
+        "reinitialised": len(own) - len(matched),
+        "shape_mismatch": mismatched[:20],
+        "missing_in_source": sorted(set(own) - set(tensors))[:20],
+    }
+
+
+def save_grid(images: torch.Tensor, path: Path, columns: int) -> None:
+    """uint8 (N, 3, H, W) -> one PNG grid, written atomically."""
+    n, _, h, w = images.shape
+    rows = math.ceil(n / columns)
+    canvas = torch.zeros(3, rows * h, columns * w, dtype=torch.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        canvas[:, r * h : (r + 1) * h, c * w : (c + 1) * w] = image
+    with atomic_path(path) as tmp:
+        Image.fromarray(canvas.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
+
+
+@torch.no_grad()
+def generate_images(G: Generator, z: torch.Tensor, device: torch.device, batch: int = 32, psi: float = 1.0):
+    """uint8 person-shaped images (N, 3, 128, 64) from latents `z`, batch by batch."""
+    G.eval()
+    return torch.cat([to_person(G(z[i : i + batch].to(device), psi).cpu()) for i in range(0, len(z), batch)])
+
+
+@dataclass
+class GanResult:
+    G_ema: Generator
+    history: list[dict]
+    transfer_report: dict | None
+    seconds: float
+
+
+def _ema_update(G_ema: Generator, G: Generator, beta: float) -> None:
+    with torch.no_grad():
+        for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+            p_ema.copy_(p.detach().lerp(p_ema, beta))
+        for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+            b_ema.copy_(b)
+
+
+def train_gan(
+    real_images: torch.Tensor,
+    config: GanConfig,
+    run_dir: str | Path,
+    fingerprint: str,
+    evaluate: Callable[[Generator, int], dict] | None = None,
+    progress: bool = True,
+) -> GanResult:
+    """Train on uint8 person crops (N, 3, H, W); snapshots go to `run_dir` and are resumed from.
+
+    `evaluate(G_ema, cur_nimg)` runs at every snapshot (the stage computes FID
+    there) and its dict is added to that snapshot's history row.
+    """
+    if len(real_images) < config.batch:
+        raise ReidError(f"only {len(real_images)} training images, fewer than gan.batch={config.batch}")
+    device = pick_device(config.device)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    G, D = build_networks(config)
+    report = None
+    if config.resume:
+        report = transfer(G, load_pretrained(config.resume))
+        tqdm.write(f"transfer learning from {config.resume}: {report['transferred']} tensors transferred, "
+                   f"{report['reinitialised']} re-initialised")
+    G_ema = copy.deepcopy(G).eval()
+    G, D, G_ema = G.to(device), D.to(device), G_ema.to(device)
+    ratio = config.r1_interval / (config.r1_interval + 1)
+    opt_G = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(0.0, 0.99), eps=1e-8)
+    opt_D = torch.optim.Adam(D.parameters(), lr=config.lr_d * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
+    generator = torch.Generator().manual_seed(config.seed)
+    grid_z = torch.randn(config.grid * config.grid, config.z_dim, generator=torch.Generator().manual_seed(config.seed))
+    real = to_square(real_images, config.resolution)
+
+    cur_nimg, step, history, spent = 0, 0, [], 0.0
+    snapshot = run_dir / SNAPSHOT
+    if snapshot.is_file():
+        state = load_torch_file(snapshot, "GAN snapshot (delete it to start afresh)")
+        if state.get("fingerprint") == fingerprint:
+            for module, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_G, "opt_G"), (opt_D, "opt_D")):
+                module.load_state_dict(state[key])
+            generator.set_state(state["generator"])
+            torch.set_rng_state(state["global_rng"])
+            cur_nimg, step, history, spent = state["cur_nimg"], state["step"], list(state["history"]), state["seconds"]
+            report = state.get("transfer_report") or report
+            tqdm.write(f"resuming from {snapshot} at {cur_nimg / 1000:g} kimg")
+        else:
+            tqdm.write(f"ignoring {snapshot}: it was made with other params or data")
+
+    total = int(config.kimg * 1000)
+    tick_nimg = int(config.tick_kimg * 1000)
+    started = time.perf_counter() - spent
+    bar = tqdm(total=total / 1000, initial=cur_nimg / 1000, unit="kimg", desc="train_gan", disable=not progress,
+               bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} kimg [{elapsed}<{remaining}, {rate_fmt}]")
+    loss_sum = {"G": 0.0, "D": 0.0, "n": 0}
+    while cur_nimg < total:
+        batch_idx = torch.randint(0, len(real), (config.batch,), generator=generator)
+        real_batch = real[batch_idx]
+        if config.mirror:
+            flip = torch.rand(config.batch, generator=generator) < 0.5
+            real_batch = torch.where(flip.view(-1, 1, 1, 1), real_batch.flip(3), real_batch)
+        real_batch = real_batch.to(device)
+
+        G.train(), D.train()
+        z = torch.randn(config.batch, config.z_dim, device=device)
+        loss_G = F.softplus(-D(G(z))).mean()
+        opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        opt_G.step()
+
+        with torch.no_grad():
+            fake = G(torch.randn(config.batch, config.z_dim, device=device), update_emas=True)
+        do_r1 = config.gamma > 0 and step % config.r1_interval == 0
+        real_batch.requires_grad_(do_r1)
+        real_logits = D(real_batch)
+        loss_D = F.softplus(D(fake)).mean() + F.softplus(-real_logits).mean()
+        if do_r1:
+            (grad,) = torch.autograd.grad(real_logits.sum(), real_batch, create_graph=True)
+            loss_D = loss_D + grad.square().sum([1, 2, 3]).mean() * (config.gamma / 2) * config.r1_interval
+        opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        opt_D.step()
+
+        ema_nimg = config.ema_nimg
+        if config.ema_rampup > 0:  # a short half-life early on, so G_ema follows a young G (StyleGAN2-ADA)
+            ema_nimg = min(ema_nimg, cur_nimg * config.ema_rampup)
+        _ema_update(G_ema, G, 0.5 ** (config.batch / max(ema_nimg, 1e-8)))
+        loss_sum["G"] += loss_G.item()
+        loss_sum["D"] += loss_D.item()
+        loss_sum["n"] += 1
+        cur_nimg += config.batch
+        step += 1
+        bar.update(config.batch / 1000)
+        bar.set_postfix(G=f"{loss_G.item():.3f}", D=f"{loss_D.item():.3f}")
+
+        tick_done = cur_nimg // tick_nimg > (cur_nimg - config.batch) // tick_nimg
+        if tick_done or cur_nimg >= total:
+            row = {"kimg": cur_nimg / 1000, "loss_G": loss_sum["G"] / loss_sum["n"],
+                   "loss_D": loss_sum["D"] / loss_sum["n"], "seconds": time.perf_counter() - started}
+            loss_sum = {"G": 0.0, "D": 0.0, "n": 0}
+            tick = cur_nimg // tick_nimg
+            if tick % config.snap == 0 or cur_nimg >= total:
+                if evaluate is not None:
+                    row.update(evaluate(G_ema, cur_nimg))
+                history.append(row)
+                save_grid(generate_images(G_ema, grid_z, device), run_dir / "grid.png", config.grid)
+                state = {
+                    "fingerprint": fingerprint, "G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(),
+                    "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(), "generator": generator.get_state(),
+                    "global_rng": torch.get_rng_state(), "cur_nimg": cur_nimg, "step": step, "history": history,
+                    "seconds": row["seconds"], "transfer_report": report or {},
+                    "config": dataclasses.asdict(config),
+                }
+                with atomic_path(snapshot) as tmp:
+                    torch.save(state, tmp)
+            else:
+                history.append(row)
+    bar.close()
+    return GanResult(G_ema.eval(), history, report, time.perf_counter() - started)
+
+
+def load_generator(path: str | Path, device: torch.device) -> tuple[Generator, dict]:
+    """G_ema of a snapshot written by `train_gan`, in eval mode, with the config it was trained with."""
+    state = load_torch_file(path, "GAN snapshot")
+    if not isinstance(state, dict) or "G_ema" not in state or "config" not in state:
+        raise ReidError(f"{path}: not a GAN snapshot of this project (no G_ema/config)")
+    values = {k: v for k, v in state["config"].items() if k in {f.name for f in dataclasses.fields(GanConfig)}}
+    config = GanConfig(**values)
+    G, _ = build_networks(config)
+    G.load_state_dict(state["G_ema"])
+    return G.to(device).eval(), state["config"]
+
+
+def real_sample(images: torch.Tensor, count: int, seed: int) -> torch.Tensor:
+    """A fixed random subset of the real images (for FID), the same for every snapshot."""
+    order = np.random.default_rng(seed).permutation(len(images))[:count]
+    return images[torch.as_tensor(np.sort(order))]

@@ -1,0 +1,14 @@
+"""DVC stage `train_gan`: params `gan` + prepared training images -> data/gan (snapshot, grid), FID curve."""
+
+from pathlib import Path
+
+from reid.config import load_section
+from reid.errors import run_reported
+from reid.pipeline import run_gan_training
+
+if __name__ == "__main__":
+    run_reported(
+        lambda: run_gan_training(
+            load_section("gan"), data=Path("data/prepared"), run_dir=Path("data/gan"), metrics_dir=Path("metrics")
+        )
+    )
