@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+import torch.distributed as dist
 
 from reid.config import from_section
 from reid.data.images import load_images
 from reid.data.prepare import PrepareConfig, prepare_dataset, read_index
 from reid.engine.evaluate import EvalConfig, evaluate_reid
-from reid.device import pick_device
 from reid.engine.train import TrainConfig, save_model, train_reid
-from reid.gan.training import GanConfig, generate_images, real_sample, train_gan
+from reid.gan.training import GanConfig, generate_images, process_group, real_sample, train_gan
 from reid.io import atomic_write_json, atomic_write_text, fingerprint
 from reid.metrics.fid import fid_between, load_fid_backbone
 
@@ -106,14 +106,26 @@ def _fid_evaluator(settings: FidSettings, real_images: torch.Tensor, device, see
 
 
 def run_gan_training(values: dict, data: Path, run_dir: Path, metrics_dir: Path, progress: bool = True) -> dict:
-    """Train the GAN on the prepared training images; write snapshot, grid, FID curve and gan.json."""
+    """Train the GAN on the prepared training images; write snapshot, grid, FID curve and gan.json.
+
+    Also runs as N processes, `torchrun --nproc_per_node 2 stages/train_gan.py`:
+    the ranks train together and rank 0 alone computes FID, writes the outputs
+    and returns the summary (the other ranks return an empty dict).
+    """
     config = from_section(GanConfig, values, "gan")
-    index = read_index(data)
-    paths = list(index.path[index.split.isin(["train", "val"])])
-    images = load_images(paths, 128, 64, progress, "load GAN images")
-    fid_settings = from_section(FidSettings, config.fid, "gan.fid")
-    evaluate, backbone_name = _fid_evaluator(fid_settings, images, pick_device(config.device), config.seed)
-    result = train_gan(images, config, run_dir, fingerprint(config.fingerprint_fields(), paths), evaluate, progress)
+    rank, world, device = process_group(config.device)
+    try:
+        index = read_index(data)
+        paths = list(index.path[index.split.isin(["train", "val"])])
+        images = load_images(paths, 128, 64, progress and rank == 0, "load GAN images")
+        fid_settings = from_section(FidSettings, config.fid, "gan.fid")
+        evaluate, backbone_name = _fid_evaluator(fid_settings, images, device, config.seed) if rank == 0 else (None, "")
+        result = train_gan(images, config, run_dir, fingerprint(config.fingerprint_fields(), paths), evaluate, progress)
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+    if rank != 0:
+        return {}
     history = pd.DataFrame(result.history)
     fid = history.dropna(subset=["fid"])[["kimg", "fid"]] if "fid" in history else pd.DataFrame(columns=["kimg", "fid"])
     _write_tsv(metrics_dir / "gan_log.tsv", history.drop(columns=["fid"], errors="ignore"))

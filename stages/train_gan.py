@@ -1,4 +1,9 @@
-"""DVC stage `train_gan`: params `gan` + prepared training images -> data/gan (snapshot, grid), FID curve."""
+"""DVC stage `train_gan`: params `gan` + prepared training images -> data/gan (snapshot, grid), FID curve.
+
+Single process: `python stages/train_gan.py`. Several processes (gloo on CPU,
+NCCL with one GPU each), with `gan.batch` split over them:
+`torchrun --nproc_per_node 2 stages/train_gan.py`.
+"""
 
 from pathlib import Path
 

@@ -10,6 +10,10 @@
   the images seen so far.
 - Progress is counted in images shown (kimg); every `tick_kimg` is a tick and
   every `snap` ticks a snapshot, a sample grid and a FID point are written.
+- Under `torchrun --nproc_per_node N` (WORLD_SIZE > 1) each rank trains on
+  batch/N images with its own random streams and the gradients are averaged
+  across ranks, as StyleGAN3 does it: no DistributedDataParallel wrapper,
+  since lazy R1 needs a double backward. Rank 0 writes snapshots and grids.
 
 Person crops (128x64) are stretched to the square GAN resolution and the
 samples are stretched back for viewing and for the re-ID pipeline.
@@ -20,6 +24,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +33,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
@@ -39,6 +46,7 @@ from reid.gan.generator import Generator
 from reid.io import atomic_path, load_torch_file
 
 SNAPSHOT = "snapshot.pt"
+EMA_BUFFER = re.compile(r"(^|\.)[^.]+_(avg|ema)$")  # running statistics G updates itself (w_avg, magnitude_ema)
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,58 @@ def generate_images(G: Generator, z: torch.Tensor, device: torch.device, batch: 
     return torch.cat([to_person(G(z[i : i + batch].to(device), psi).cpu()) for i in range(0, len(z), batch)])
 
 
+def process_group(requested: str = "auto") -> tuple[int, int, torch.device]:
+    """Rank, world size and device of this process.
+
+    With WORLD_SIZE > 1 (set by torchrun) the first call joins the process
+    group: gloo on CPU, NCCL on CUDA with one GPU per rank (LOCAL_RANK).
+    """
+    device = pick_device(requested)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), world, device
+
+
+def _rank_seed(seed: int, rank: int) -> int:
+    """Independent random streams per rank (latents, batch sampling, mirroring)."""
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+
+def _broadcast_state(module: torch.nn.Module) -> None:
+    """Rank 0's parameters and buffers on every rank."""
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor, 0)
+
+
+def _all_average(tensors: list[torch.Tensor]) -> None:
+    """In-place mean over the ranks, in one all-reduce of the tensors flattened together."""
+    if not tensors:
+        return
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    for tensor, part in zip(tensors, flat.split([t.numel() for t in tensors])):
+        tensor.copy_(part.view_as(tensor))
+
+
+def _average_gradients(module: torch.nn.Module) -> None:
+    """Every rank takes the optimizer step of the global batch."""
+    _all_average([p.grad for p in module.parameters() if p.grad is not None])
+
+
+def _average_ema_buffers(G: Generator) -> None:
+    """w_avg and magnitude_ema as if G had seen the global batch (the mean of the ranks' batch statistics)."""
+    with torch.no_grad():
+        _all_average([b for name, b in G.named_buffers() if EMA_BUFFER.search(name)])
+
+
 @dataclass
 class GanResult:
     G_ema: Generator
@@ -165,10 +225,18 @@ def train_gan(
 
     `evaluate(G_ema, cur_nimg)` runs at every snapshot (the stage computes FID
     there) and its dict is added to that snapshot's history row.
+
+    Under torchrun every rank calls this with the same arguments; `config.batch`
+    is the global batch, split evenly over the ranks. Only rank 0 evaluates and
+    writes to `run_dir`, so only its history carries the evaluation results.
     """
     if len(real_images) < config.batch:
         raise ReidError(f"only {len(real_images)} training images, fewer than gan.batch={config.batch}")
-    device = pick_device(config.device)
+    rank, world, device = process_group(config.device)
+    if config.batch % world:
+        raise ReidError(f"gan.batch={config.batch} does not split evenly over {world} processes")
+    batch = config.batch // world
+    log = tqdm.write if rank == 0 else lambda message: None
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
@@ -176,14 +244,18 @@ def train_gan(
     report = None
     if config.resume:
         report = transfer(G, load_pretrained(config.resume))
-        tqdm.write(f"transfer learning from {config.resume}: {report['transferred']} tensors transferred, "
-                   f"{report['reinitialised']} re-initialised")
+        log(f"transfer learning from {config.resume}: {report['transferred']} tensors transferred, "
+            f"{report['reinitialised']} re-initialised")
+    G, D = G.to(device), D.to(device)
+    if world > 1:
+        _broadcast_state(G)
+        _broadcast_state(D)
+        torch.manual_seed(_rank_seed(config.seed, rank))
     G_ema = copy.deepcopy(G).eval()
-    G, D, G_ema = G.to(device), D.to(device), G_ema.to(device)
     ratio = config.r1_interval / (config.r1_interval + 1)
     opt_G = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(0.0, 0.99), eps=1e-8)
     opt_D = torch.optim.Adam(D.parameters(), lr=config.lr_d * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed if world == 1 else _rank_seed(config.seed, rank))
     grid_z = torch.randn(config.grid * config.grid, config.z_dim, generator=torch.Generator().manual_seed(config.seed))
     real = to_square(real_images, config.resolution)
 
@@ -194,37 +266,47 @@ def train_gan(
         if state.get("fingerprint") == fingerprint:
             for module, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_G, "opt_G"), (opt_D, "opt_D")):
                 module.load_state_dict(state[key])
-            generator.set_state(state["generator"])
-            torch.set_rng_state(state["global_rng"])
+            rank_rng = state.get("rank_rng", [])
+            if len(rank_rng) == world:  # the same number of ranks: each continues its own streams
+                generator.set_state(rank_rng[rank][0])
+                torch.set_rng_state(rank_rng[rank][1])
+            elif rank == 0:  # other ranks keep the fresh streams seeded above
+                generator.set_state(state["generator"])
+                torch.set_rng_state(state["global_rng"])
             cur_nimg, step, history, spent = state["cur_nimg"], state["step"], list(state["history"]), state["seconds"]
             report = state.get("transfer_report") or report
-            tqdm.write(f"resuming from {snapshot} at {cur_nimg / 1000:g} kimg")
+            log(f"resuming from {snapshot} at {cur_nimg / 1000:g} kimg")
         else:
-            tqdm.write(f"ignoring {snapshot}: it was made with other params or data")
+            log(f"ignoring {snapshot}: it was made with other params or data")
 
     total = int(config.kimg * 1000)
     tick_nimg = int(config.tick_kimg * 1000)
     started = time.perf_counter() - spent
-    bar = tqdm(total=total / 1000, initial=cur_nimg / 1000, unit="kimg", desc="train_gan", disable=not progress,
+    bar = tqdm(total=total / 1000, initial=cur_nimg / 1000, unit="kimg", desc="train_gan",
+               disable=not progress or rank != 0,
                bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} kimg [{elapsed}<{remaining}, {rate_fmt}]")
     loss_sum = {"G": 0.0, "D": 0.0, "n": 0}
     while cur_nimg < total:
-        batch_idx = torch.randint(0, len(real), (config.batch,), generator=generator)
+        batch_idx = torch.randint(0, len(real), (batch,), generator=generator)
         real_batch = real[batch_idx]
         if config.mirror:
-            flip = torch.rand(config.batch, generator=generator) < 0.5
+            flip = torch.rand(batch, generator=generator) < 0.5
             real_batch = torch.where(flip.view(-1, 1, 1, 1), real_batch.flip(3), real_batch)
         real_batch = real_batch.to(device)
 
         G.train(), D.train()
-        z = torch.randn(config.batch, config.z_dim, device=device)
+        z = torch.randn(batch, config.z_dim, device=device)
         loss_G = F.softplus(-D(G(z))).mean()
         opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
+        if world > 1:
+            _average_gradients(G)
         opt_G.step()
 
         with torch.no_grad():
-            fake = G(torch.randn(config.batch, config.z_dim, device=device), update_emas=True)
+            fake = G(torch.randn(batch, config.z_dim, device=device), update_emas=True)
+        if world > 1:
+            _average_ema_buffers(G)
         do_r1 = config.gamma > 0 and step % config.r1_interval == 0
         real_batch.requires_grad_(do_r1)
         real_logits = D(real_batch)
@@ -234,6 +316,8 @@ def train_gan(
             loss_D = loss_D + grad.square().sum([1, 2, 3]).mean() * (config.gamma / 2) * config.r1_interval
         opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
+        if world > 1:
+            _average_gradients(D)
         opt_D.step()
 
         ema_nimg = config.ema_nimg
@@ -250,27 +334,39 @@ def train_gan(
 
         tick_done = cur_nimg // tick_nimg > (cur_nimg - config.batch) // tick_nimg
         if tick_done or cur_nimg >= total:
+            if world > 1:
+                sums = torch.tensor([loss_sum["G"], loss_sum["D"]], dtype=torch.float64, device=device)
+                dist.all_reduce(sums)
+                loss_sum["G"], loss_sum["D"] = (sums / world).tolist()
             row = {"kimg": cur_nimg / 1000, "loss_G": loss_sum["G"] / loss_sum["n"],
                    "loss_D": loss_sum["D"] / loss_sum["n"], "seconds": time.perf_counter() - started}
             loss_sum = {"G": 0.0, "D": 0.0, "n": 0}
             tick = cur_nimg // tick_nimg
             if tick % config.snap == 0 or cur_nimg >= total:
-                if evaluate is not None:
+                if world > 1:
+                    rank_rng = [None] * world
+                    dist.all_gather_object(rank_rng, (generator.get_state(), torch.get_rng_state()))
+                if rank == 0 and evaluate is not None:
                     row.update(evaluate(G_ema, cur_nimg))
                 history.append(row)
-                save_grid(generate_images(G_ema, grid_z, device), run_dir / "grid.png", config.grid)
-                state = {
-                    "fingerprint": fingerprint, "G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(),
-                    "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(), "generator": generator.get_state(),
-                    "global_rng": torch.get_rng_state(), "cur_nimg": cur_nimg, "step": step, "history": history,
-                    "seconds": row["seconds"], "transfer_report": report or {},
-                    "config": dataclasses.asdict(config),
-                }
-                with atomic_path(snapshot) as tmp:
-                    torch.save(state, tmp)
+                if rank == 0:
+                    save_grid(generate_images(G_ema, grid_z, device), run_dir / "grid.png", config.grid)
+                    state = {
+                        "fingerprint": fingerprint, "G": G.state_dict(), "D": D.state_dict(),
+                        "G_ema": G_ema.state_dict(), "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(),
+                        "generator": generator.get_state(), "global_rng": torch.get_rng_state(),
+                        "cur_nimg": cur_nimg, "step": step, "history": history, "seconds": row["seconds"],
+                        "transfer_report": report or {}, "config": dataclasses.asdict(config),
+                    }
+                    if world > 1:
+                        state["rank_rng"] = rank_rng
+                    with atomic_path(snapshot) as tmp:
+                        torch.save(state, tmp)
             else:
                 history.append(row)
     bar.close()
+    if world > 1:
+        dist.barrier()  # every rank returns once rank 0 has written the final snapshot
     return GanResult(G_ema.eval(), history, report, time.perf_counter() - started)
 
 
