@@ -122,15 +122,20 @@ class SynthesisInput(nn.Module):
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, padding=0):
-    """StyleGAN2 modulated convolution as one grouped convolution over the batch."""
-    n, in_channels, height, width = x.shape
-    out_channels, _, kh, kw = weight.shape
-    w = weight.unsqueeze(0) * styles.view(n, 1, in_channels, 1, 1)
+    """StyleGAN2 modulated convolution in the "non-fused" form (StyleGAN2 §2.2).
+
+    Scaling the input channels by the styles, convolving with the shared
+    weight and scaling the output channels by the demodulation coefficients
+    equals convolving each sample with its own modulated, demodulated weight,
+    but runs as one ordinary (non-grouped) convolution over the whole batch,
+    which is much faster on CPU, forward and backward, than a grouped one.
+    """
+    x = F.conv2d(x * styles[:, :, None, None], weight, padding=padding)
     if demodulate:
-        w = w * (w.square().sum([2, 3, 4], keepdim=True) + 1e-8).rsqrt()
-    x = x.reshape(1, n * in_channels, height, width)
-    x = F.conv2d(x, w.reshape(n * out_channels, in_channels, kh, kw), padding=padding, groups=n)
-    return x.reshape(n, out_channels, *x.shape[2:])
+        # sum over (in, kh, kw) of (weight * style)^2, for every (sample, out channel)
+        coefficients = (styles.square() @ weight.square().sum([2, 3]).t() + 1e-8).rsqrt()
+        x = x * coefficients[:, :, None, None]
+    return x
 
 
 class SynthesisLayer(nn.Module):
@@ -182,9 +187,9 @@ class SynthesisLayer(nn.Module):
         x = x + self.bias.view(1, -1, 1, 1)
         x = upsample(x, self.up_filter, self.up_factor, self.padding)
         if not self.is_torgb:
-            x = F.leaky_relu(x, 0.2) * LRELU_GAIN
+            x = F.leaky_relu(x, 0.2).mul_(LRELU_GAIN)  # in place: one full-size temporary fewer
         if self.conv_clamp is not None:
-            x = x.clamp(-self.conv_clamp, self.conv_clamp)
+            x = x.clamp_(-self.conv_clamp, self.conv_clamp)
         return downsample(x, self.down_filter, self.down_factor)
 
     def extra_repr(self) -> str:
