@@ -14,12 +14,11 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reid.gan.training import GanConfig, build_networks  # noqa: E402
+from reid.gan.training import GanConfig, build_networks, discriminator_loss, generator_loss  # noqa: E402
 
 NVIDIA_SECONDS_PER_IMAGE = 3.3  # quoted figure for cfg T, 64², paper channels; not measured in this run
 CHANNELS = {"default": {"T": (1024, 32), "R": (1024, 32)}, "paper": {"T": (32768, 512), "R": (65536, 1024)}}
@@ -64,20 +63,14 @@ def training_steps_per_second(config: GanConfig, steps: int) -> float:
     state = {"step": 0}
 
     def step():
-        z = torch.randn(config.batch, config.z_dim)
-        loss_G = F.softplus(-D(G(z))).mean()
+        loss_G = generator_loss(G, D, torch.randn(config.batch, config.z_dim))
         opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         opt_G.step()
         with torch.no_grad():
             fake = G(torch.randn(config.batch, config.z_dim), update_emas=True)
-        do_r1 = state["step"] % config.r1_interval == 0
-        x = real.detach().requires_grad_(do_r1)
-        logits = D(x)
-        loss_D = F.softplus(D(fake)).mean() + F.softplus(-logits).mean()
-        if do_r1:
-            (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
-            loss_D = loss_D + grad.square().sum([1, 2, 3]).mean() * (config.gamma / 2) * config.r1_interval
+        with_r1 = state["step"] % config.r1_interval == 0
+        loss_D = discriminator_loss(D, real, fake, config.gamma, config.r1_interval, with_r1)
         opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         opt_D.step()

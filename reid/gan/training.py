@@ -197,6 +197,23 @@ def _average_ema_buffers(G: Generator) -> None:
         _all_average([b for name, b in G.named_buffers() if EMA_BUFFER.search(name)])
 
 
+def generator_loss(G: Generator, D: Discriminator, z: torch.Tensor) -> torch.Tensor:
+    """Non-saturating logistic loss: G maximises log D(G(z))."""
+    return F.softplus(-D(G(z))).mean()
+
+
+def discriminator_loss(D: Discriminator, real: torch.Tensor, fake: torch.Tensor, gamma: float, r1_interval: int,
+                       with_r1: bool) -> torch.Tensor:
+    """Logistic loss of D, plus the lazy R1 penalty gamma/2 |grad D(real)|^2 scaled by its interval."""
+    real = real.detach().requires_grad_(with_r1)
+    logits = D(real)
+    loss = F.softplus(D(fake)).mean() + F.softplus(-logits).mean()
+    if with_r1:
+        (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+        loss = loss + grad.square().sum([1, 2, 3]).mean() * (gamma / 2) * r1_interval
+    return loss
+
+
 @dataclass
 class GanResult:
     G_ema: Generator
@@ -296,7 +313,7 @@ def train_gan(
 
         G.train(), D.train()
         z = torch.randn(batch, config.z_dim, device=device)
-        loss_G = F.softplus(-D(G(z))).mean()
+        loss_G = generator_loss(G, D, z)
         opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         if world > 1:
@@ -307,13 +324,8 @@ def train_gan(
             fake = G(torch.randn(batch, config.z_dim, device=device), update_emas=True)
         if world > 1:
             _average_ema_buffers(G)
-        do_r1 = config.gamma > 0 and step % config.r1_interval == 0
-        real_batch.requires_grad_(do_r1)
-        real_logits = D(real_batch)
-        loss_D = F.softplus(D(fake)).mean() + F.softplus(-real_logits).mean()
-        if do_r1:
-            (grad,) = torch.autograd.grad(real_logits.sum(), real_batch, create_graph=True)
-            loss_D = loss_D + grad.square().sum([1, 2, 3]).mean() * (config.gamma / 2) * config.r1_interval
+        with_r1 = config.gamma > 0 and step % config.r1_interval == 0
+        loss_D = discriminator_loss(D, real_batch, fake, config.gamma, config.r1_interval, with_r1)
         opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         if world > 1:
