@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from reid.errors import ReidError
+
 
 def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,12 +79,27 @@ def load_torch_file(path: str | os.PathLike, what: str):
     """torch.load with weights_only=True (no code runs); any failure is one ReidError naming the file."""
     import torch
 
-    from reid.errors import ReidError
-
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises pickle, runtime and zip errors for a bad file
         raise ReidError(f"{path}: not a loadable {what} ({type(exc).__name__})") from None
+
+
+def check_tensor_shapes(path: str | os.PathLike, expected: dict, given: dict, what: str) -> None:
+    """Refuse a weights file unless its tensors are exactly `expected` by name and shape.
+
+    `expected` and `given` map tensor names to shapes; the error counts each
+    kind of difference and names the first one.
+    """
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    mismatched = sorted(k for k in set(expected) & set(given) if tuple(expected[k]) != tuple(given[k]))
+    if missing or unexpected or mismatched:
+        first = (missing or unexpected or mismatched)[0]
+        raise ReidError(
+            f"{path}: not {what} ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(mismatched)} mis-shaped tensors, e.g. {first})"
+        )
 
 
 def fingerprint(settings: dict, files, labels=None) -> str:

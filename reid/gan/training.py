@@ -219,7 +219,6 @@ class GanResult:
     G_ema: Generator
     history: list[dict]
     transfer_report: dict | None
-    seconds: float
 
 
 def _ema_update(G_ema: Generator, G: Generator, beta: float) -> None:
@@ -353,14 +352,14 @@ def train_gan(
             row = {"kimg": cur_nimg / 1000, "loss_G": loss_sum["G"] / loss_sum["n"],
                    "loss_D": loss_sum["D"] / loss_sum["n"], "seconds": time.perf_counter() - started}
             loss_sum = {"G": 0.0, "D": 0.0, "n": 0}
-            tick = cur_nimg // tick_nimg
-            if tick % config.snap == 0 or cur_nimg >= total:
+            snapshot_due = (cur_nimg // tick_nimg) % config.snap == 0 or cur_nimg >= total
+            if snapshot_due and rank == 0 and evaluate is not None:
+                row.update(evaluate(G_ema, cur_nimg))
+            history.append(row)
+            if snapshot_due:
                 if world > 1:
                     rank_rng = [None] * world
                     dist.all_gather_object(rank_rng, (generator.get_state(), torch.get_rng_state()))
-                if rank == 0 and evaluate is not None:
-                    row.update(evaluate(G_ema, cur_nimg))
-                history.append(row)
                 if rank == 0:
                     save_grid(generate_images(G_ema, grid_z, device), run_dir / "grid.png", config.grid)
                     state = {
@@ -374,12 +373,10 @@ def train_gan(
                         state["rank_rng"] = rank_rng
                     with atomic_path(snapshot) as tmp:
                         torch.save(state, tmp)
-            else:
-                history.append(row)
     bar.close()
     if world > 1:
         dist.barrier()  # every rank returns once rank 0 has written the final snapshot
-    return GanResult(G_ema.eval(), history, report, time.perf_counter() - started)
+    return GanResult(G_ema.eval(), history, report)
 
 
 def load_generator(path: str | Path, device: torch.device) -> tuple[Generator, dict]:

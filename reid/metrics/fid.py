@@ -40,7 +40,7 @@ from torch import nn
 from reid.data.images import normalize
 from reid.engine.train import load_model
 from reid.errors import ReidError
-from reid.io import load_torch_file
+from reid.io import check_tensor_shapes, load_torch_file
 
 __all__ = [
     "FidBackbone",
@@ -203,15 +203,7 @@ def _load_inception(path: Path, device: torch.device) -> FidBackbone:
     # BatchNorm's step counter does not change eval output and older torchvision files lack it.
     wanted = {k: v.shape for k, v in network.state_dict().items() if not k.endswith("num_batches_tracked")}
     given = {k: v.shape for k, v in state.items() if not k.endswith("num_batches_tracked")}
-    missing = sorted(set(wanted) - set(given))
-    unexpected = sorted(set(given) - set(wanted))
-    mismatched = sorted(k for k in set(wanted) & set(given) if wanted[k] != given[k])
-    if missing or unexpected or mismatched:
-        first = (missing or unexpected or mismatched)[0]
-        raise ReidError(
-            f"{path}: not torchvision inception_v3 ImageNet weights ({len(missing)} missing, {len(unexpected)} "
-            f"unexpected, {len(mismatched)} mis-shaped tensors, e.g. {first})"
-        )
+    check_tensor_shapes(path, wanted, given, "torchvision inception_v3 ImageNet weights")
     network.load_state_dict(state, strict=False)
     network.fc = nn.Identity()
     return FidBackbone("inception-v3-torchvision", network.to(device).eval(), _INCEPTION_SIZE, device)

@@ -14,7 +14,7 @@ import torchvision
 from torch import nn
 
 from reid.errors import ReidError
-from reid.io import load_torch_file
+from reid.io import check_tensor_shapes, load_torch_file
 
 #: Backbone constructors and the width of their pooled output.
 ARCHS = {
@@ -95,14 +95,7 @@ def load_imagenet_weights(model: ReidNet, path: str | Path) -> dict:
         raise ReidError(f"{path}: expected a state dict of tensors")
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     own = model.backbone.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    mismatched = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or mismatched:
-        first = (missing or unexpected or mismatched)[0]
-        raise ReidError(
-            f"{path}: not {model.arch} ImageNet weights ({len(missing)} missing, {len(unexpected)} unexpected, "
-            f"{len(mismatched)} mis-shaped tensors, e.g. {first})"
-        )
+    check_tensor_shapes(path, {k: v.shape for k, v in own.items()}, {k: v.shape for k, v in state.items()},
+                        f"{model.arch} ImageNet weights")
     model.backbone.load_state_dict(state)
     return {"pretrained": str(path), "tensors_loaded": len(state)}
