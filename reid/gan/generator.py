@@ -35,6 +35,7 @@ from reid.gan.resample import design_lowpass, downsample, upsample
 
 CONFIGS = ("T", "R")
 LRELU_GAIN = math.sqrt(2)
+FULL_RATE_BLOCK_BYTES = 16 << 20  # half of glibc's largest mmap threshold (32 MiB on 64-bit)
 
 
 class FullyConnected(nn.Module):
@@ -118,24 +119,26 @@ class SynthesisInput(nn.Module):
         x = grid.reshape(1, -1, 2) @ freqs.transpose(1, 2) + phases.unsqueeze(1)  # (N, H*W, C)
         x = torch.sin(2 * math.pi * x) * amplitudes.unsqueeze(1)
         x = x @ (self.weight / math.sqrt(self.channels)).t()
-        return x.transpose(1, 2).reshape(n, self.channels, self.size, self.size)
+        return x.view(n, self.size, self.size, self.channels).permute(0, 3, 1, 2)  # channels-last, no copy
 
 
-def modulated_conv2d(x, weight, styles, demodulate=True, padding=0):
-    """StyleGAN2 modulated convolution in the "non-fused" form (StyleGAN2 §2.2).
+def modulated_conv2d(x, weight, styles, bias, demodulate=True, input_gain=1.0, padding=0):
+    """StyleGAN2 modulated convolution plus bias, in the "non-fused" form (StyleGAN2 §2.2).
 
     Scaling the input channels by the styles, convolving with the shared
     weight and scaling the output channels by the demodulation coefficients
     equals convolving each sample with its own modulated, demodulated weight,
     but runs as one ordinary (non-grouped) convolution over the whole batch,
     which is much faster on CPU, forward and backward, than a grouped one.
+    The constant `input_gain` joins the styles and the bias joins the
+    demodulation (one addcmul), so that each costs no pass over the activations.
     """
-    x = F.conv2d(x * styles[:, :, None, None], weight, padding=padding)
-    if demodulate:
-        # sum over (in, kh, kw) of (weight * style)^2, for every (sample, out channel)
-        coefficients = (styles.square() @ weight.square().sum([2, 3]).t() + 1e-8).rsqrt()
-        x = x * coefficients[:, :, None, None]
-    return x
+    x = x * (styles * input_gain)[:, :, None, None]
+    if not demodulate:
+        return F.conv2d(x, weight, bias, padding=padding)
+    # sum over (in, kh, kw) of (weight * style)^2, for every (sample, out channel)
+    coefficients = (styles.square() @ weight.square().sum([2, 3]).t() + 1e-8).rsqrt()
+    return torch.addcmul(bias.view(1, -1, 1, 1), F.conv2d(x, weight, padding=padding), coefficients[:, :, None, None])
 
 
 class SynthesisLayer(nn.Module):
@@ -182,15 +185,43 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles / math.sqrt(self.in_channels * self.conv_kernel**2)
-        x = x * self.magnitude_ema.rsqrt()
-        x = modulated_conv2d(x, self.weight, styles, demodulate=not self.is_torgb, padding=self.conv_kernel - 1)
-        x = x + self.bias.view(1, -1, 1, 1)
+        x = modulated_conv2d(x, self.weight, styles, self.bias, demodulate=not self.is_torgb,
+                             input_gain=self.magnitude_ema.rsqrt(), padding=self.conv_kernel - 1)
+        if x.requires_grad:
+            return self._filtered_lrelu(x)
+        return self._filtered_lrelu_in_blocks(x)
+
+    def _filtered_lrelu(self, x: torch.Tensor) -> torch.Tensor:
+        """Upsample, leaky ReLU and clamp, downsample: all per channel, so exact on any subset of channels."""
         x = upsample(x, self.up_filter, self.up_factor, self.padding)
-        if not self.is_torgb:
-            x = F.leaky_relu(x, 0.2).mul_(LRELU_GAIN)  # in place: one full-size temporary fewer
+        # clamp(gain * lrelu(x), -c, c) = gain * lrelu(clamp(x, -c / (slope * gain), c / gain)): the gain
+        # moves into the (linear) down filter and the full-rate tensor, fresh from `upsample`, is reused
+        # in place — except that a clamp under autograd allocates, since in place it would clone its input.
+        gain, slope = (1.0, 1.0) if self.is_torgb else (LRELU_GAIN, 0.2)
         if self.conv_clamp is not None:
-            x = x.clamp_(-self.conv_clamp, self.conv_clamp)
-        return downsample(x, self.down_filter, self.down_factor)
+            low, high = -self.conv_clamp / (slope * gain), self.conv_clamp / gain
+            x = x.clamp(low, high) if x.requires_grad else x.clamp_(low, high)
+        if not self.is_torgb:
+            x = F.leaky_relu_(x, slope)
+        return downsample(x, self.down_filter, self.down_factor, gain)
+
+    def _filtered_lrelu_in_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """Without autograd, run `_filtered_lrelu` on blocks of samples x channels with small full-rate tensors.
+
+        A full-rate tensor of the whole batch is far above glibc's mmap threshold,
+        so every layer would page-fault fresh memory in (about as slow as the
+        filtering itself); blocks under the threshold reuse freed heap memory.
+        """
+        n, c, h, _ = x.shape
+        full_rate = h * self.up_factor + sum(self.padding) - self.up_taps + 1
+        channel_bytes = full_rate**2 * x.element_size()
+        channels = max(1, min(c, FULL_RATE_BLOCK_BYTES // channel_bytes))
+        samples = max(1, min(n, FULL_RATE_BLOCK_BYTES // (channel_bytes * channels)))
+        if channels == c and samples == n:
+            return self._filtered_lrelu(x)
+        blocks = [torch.cat([self._filtered_lrelu(part[:, i:i + channels]) for i in range(0, c, channels)], 1)
+                  for part in x.split(samples)]
+        return torch.cat(blocks, 0)
 
     def extra_repr(self) -> str:
         return (f"in={self.in_channels}@{self.in_size}, out={self.out_channels}@{self.out_size}, "
@@ -253,7 +284,7 @@ class SynthesisNetwork(nn.Module):
         x = self.input(ws[:, 0])
         for name, w in zip(self.layer_names, ws[:, 1:].unbind(1)):
             x = getattr(self, name)(x, w, update_emas)
-        return x * self.output_scale
+        return (x * self.output_scale).contiguous()  # the layers run channels-last; images leave as NCHW
 
 
 class Generator(nn.Module):

@@ -9,7 +9,9 @@ Kaiser-windowed sinc (config T, separable) or jinc (config R, radial) kernels.
 Here zero insertion is never materialised: upsampling is a transposed
 convolution with stride `up` (each output phase uses only the taps that meet
 real samples) and downsampling is a strided convolution that computes only
-the samples it keeps.  Separable filters run as two 1-D passes.
+the samples it keeps.  Separable filters run as two 1-D passes.  Inputs may
+be channels-last, which the generator uses: oneDNN's depthwise kernels then
+vectorise over channels and run several times faster than on NCHW.
 """
 
 from __future__ import annotations
@@ -47,9 +49,9 @@ def design_lowpass(numtaps: int, cutoff: float, width: float, fs: float, radial:
     return torch.as_tensor(taps / taps.sum(), dtype=torch.float32)
 
 
-def _depthwise(kernel: torch.Tensor, channels: int) -> torch.Tensor:
+def _depthwise(kernel: torch.Tensor, channels: int, dtype: torch.dtype) -> torch.Tensor:
     """(kh, kw) kernel -> (channels, 1, kh, kw) weight for a grouped convolution."""
-    return kernel.to(torch.float32)[None, None].expand(channels, 1, *kernel.shape)
+    return kernel.to(dtype)[None, None].expand(channels, 1, *kernel.shape)
 
 
 def upsample(x: torch.Tensor, taps: torch.Tensor, up: int, pad: tuple[int, int]) -> torch.Tensor:
@@ -58,50 +60,60 @@ def upsample(x: torch.Tensor, taps: torch.Tensor, up: int, pad: tuple[int, int])
     A transposed convolution of stride `up` yields the full convolution of the
     zero-inserted signal; the padding then only selects (or extends) a window
     of it, so the output has length L*up + lo + hi - K + 1 per spatial axis.
+    The result is always a new tensor, so callers may modify it in place.
     """
     if up == 1 and taps.numel() == 1:
         return F.pad(x, (pad[0], pad[1], pad[0], pad[1]))
-    channels = x.shape[1]
     if taps.ndim == 1:
-        x = _upsample_axis(x, taps, up, pad, dim=3)
-        return _upsample_axis(x, taps, up, pad, dim=2)
-    size = taps.shape[0]
-    y = F.conv_transpose2d(x, _depthwise(taps * up * up, channels).to(x.dtype), stride=up, groups=channels)
-    return _window(_window(y, size, pad, x.shape[2] * up, 2), size, pad, x.shape[3] * up, 3)
+        x = _upsample_axes(x, (taps * up).view(1, -1), up, pad, dims=(3,))
+        return _upsample_axes(x, (taps * up).view(-1, 1), up, pad, dims=(2,))
+    return _upsample_axes(x, taps * up * up, up, pad, dims=(2, 3))
 
 
-def _upsample_axis(x: torch.Tensor, taps: torch.Tensor, up: int, pad: tuple[int, int], dim: int) -> torch.Tensor:
-    channels = x.shape[1]
-    kernel = (taps * up).view(-1, 1) if dim == 2 else (taps * up).view(1, -1)
-    stride = (up, 1) if dim == 2 else (1, up)
-    y = F.conv_transpose2d(x, _depthwise(kernel, channels).to(x.dtype), stride=stride, groups=channels)
-    return _window(y, taps.numel(), pad, x.shape[dim] * up, dim)
+def _upsample_axes(x: torch.Tensor, kernel: torch.Tensor, up: int, pad: tuple[int, int], dims: tuple) -> torch.Tensor:
+    """One transposed convolution along the spatial axes `dims`, windowed as `upsample` says.
 
-
-def _window(full: torch.Tensor, numtaps: int, pad: tuple[int, int], upsampled_len: int, dim: int) -> torch.Tensor:
-    """Select the part of a full convolution that `pad` + valid filtering would give.
-
-    With zero-inserted length N = L*up, the valid output index i maps to
-    full-convolution index i + K - 1 - lo; indices outside are zeros.
+    The window is cut by the convolution's own `padding` where it is symmetric,
+    so no samples outside it are computed and no narrowed copy is made.
     """
+    numtaps = kernel.shape[dims[0] - 2]
+    length = x.shape[dims[0]]
     start = numtaps - 1 - pad[0]
-    length = upsampled_len + pad[0] + pad[1] - numtaps + 1
-    before, after = max(0, -start), max(0, start + length - full.shape[dim])
+    out_len = length * up + pad[0] + pad[1] - numtaps + 1
+    full_len = (length - 1) * up + numtaps
+    crop = max(0, min(start, full_len - start - out_len))
+    stride, padding = [1, 1], [0, 0]
+    for d in dims:
+        stride[d - 2], padding[d - 2] = up, crop
+    weight = _depthwise(kernel, x.shape[1], x.dtype)
+    y = F.conv_transpose2d(x, weight, stride=stride, padding=padding, groups=x.shape[1])
+    for d in dims:
+        y = _window(y, start - crop, out_len, d)
+    return y
+
+
+def _window(y: torch.Tensor, start: int, length: int, dim: int) -> torch.Tensor:
+    """y[start : start + length] along `dim`, reading zeros outside y."""
+    before, after = max(0, -start), max(0, start + length - y.shape[dim])
     if before or after:
         spec = [0, 0, 0, 0]
         spec[(3 - dim) * 2] = before
         spec[(3 - dim) * 2 + 1] = after
-        full = F.pad(full, spec)
+        y = F.pad(y, spec)
         start += before
-    return full.narrow(dim, start, length)
+    return y.narrow(dim, start, length)
 
 
-def downsample(x: torch.Tensor, taps: torch.Tensor, down: int) -> torch.Tensor:
-    """Filter (valid) and keep every `down`-th sample, computing only the kept ones."""
+def downsample(x: torch.Tensor, taps: torch.Tensor, down: int, gain: float = 1.0) -> torch.Tensor:
+    """Filter (valid), scale by `gain` and keep every `down`-th sample, computing only the kept ones.
+
+    `gain` rides on the first filter pass for free, so that a constant factor
+    applied before the filter (the leaky ReLU gain) costs no full-rate pass.
+    """
     if down == 1 and taps.numel() == 1:
-        return x
+        return x * gain if gain != 1 else x
     channels = x.shape[1]
     if taps.ndim == 1:
-        x = F.conv2d(x, _depthwise(taps.view(1, -1), channels).to(x.dtype), stride=(1, down), groups=channels)
-        return F.conv2d(x, _depthwise(taps.view(-1, 1), channels).to(x.dtype), stride=(down, 1), groups=channels)
-    return F.conv2d(x, _depthwise(taps, channels).to(x.dtype), stride=down, groups=channels)
+        x = F.conv2d(x, _depthwise(taps.view(1, -1) * gain, channels, x.dtype), stride=(1, down), groups=channels)
+        return F.conv2d(x, _depthwise(taps.view(-1, 1), channels, x.dtype), stride=(down, 1), groups=channels)
+    return F.conv2d(x, _depthwise(taps * gain, channels, x.dtype), stride=down, groups=channels)
