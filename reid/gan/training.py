@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import os
 import re
 import time
@@ -35,7 +34,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from PIL import Image
 from tqdm import tqdm
 
 from reid.device import pick_device
@@ -44,6 +42,7 @@ from reid.gan.checkpoint import load_pretrained
 from reid.gan.discriminator import Discriminator
 from reid.gan.generator import Generator
 from reid.io import atomic_path, load_torch_file
+from reid.viz.grid import save_grid
 
 SNAPSHOT = "snapshot.pt"
 EMA_BUFFER = re.compile(r"(^|\.)[^.]+_(avg|ema)$")  # running statistics G updates itself (w_avg, magnitude_ema)
@@ -124,18 +123,6 @@ def transfer(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict:
         "shape_mismatch": mismatched[:20],
         "missing_in_source": sorted(set(own) - set(tensors))[:20],
     }
-
-
-def save_grid(images: torch.Tensor, path: Path, columns: int) -> None:
-    """uint8 (N, 3, H, W) -> one PNG grid, written atomically."""
-    n, _, h, w = images.shape
-    rows = math.ceil(n / columns)
-    canvas = torch.zeros(3, rows * h, columns * w, dtype=torch.uint8)
-    for i, image in enumerate(images):
-        r, c = divmod(i, columns)
-        canvas[:, r * h : (r + 1) * h, c * w : (c + 1) * w] = image
-    with atomic_path(path) as tmp:
-        Image.fromarray(canvas.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
 
 
 @torch.no_grad()

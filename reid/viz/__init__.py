@@ -1,0 +1,1 @@
+"""Figures: image grids, curves."""
