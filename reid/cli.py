@@ -15,7 +15,7 @@ import yaml
 
 from reid.config import load_params
 from reid.errors import ReidError, run_reported
-from reid.pipeline import run_evaluation, run_prepare, run_training
+from reid.pipeline import next_pid, run_calibration, run_evaluation, run_filter, run_generation, run_prepare, run_training
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -96,6 +96,85 @@ def evaluate(
     def step():
         values = section(params, "eval", set_, batch_size=batch_size, device=device)
         run_evaluation(values, data, model, metrics_dir, progress)
+
+    run_reported(step)
+
+
+@app.command()
+def generate(
+    snapshot: Path = typer.Option(Path("data/gan/snapshot.pt"), help="GAN snapshot written by train_gan."),
+    output: Path = typer.Option(Path("data/generated"), help="Folder to create (replaced whole): images/<pid>/, manifest.csv, grid.png."),
+    data: Path = typer.Option(Path("data/prepared"), help="Prepared real data: new pids start after its largest pid."),
+    first_pid: Optional[int] = typer.Option(None, help="First new pid instead (then --data is not read)."),
+    persons: Optional[int] = typer.Option(None, help="Artificial persons (thesis: 401)."),
+    images_per_person: Optional[int] = typer.Option(None, help="Images per person, the seed image first (thesis: 51)."),
+    seed: Optional[int] = typer.Option(None, help="Person p is seed SEED + p."),
+    truncation_psi: Optional[float] = typer.Option(None, help="Truncation psi (1 = none)."),
+    device: Optional[str] = typer.Option(None, help="auto (cuda if present), cpu, cuda or cuda:N."),
+    params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+):
+    """Generate artificial persons: a seed image each, then style-mixed and interpolated variations."""
+    def step():
+        values = section(params, "gen", set_, persons=persons, images_per_person=images_per_person, seed=seed,
+                         truncation_psi=truncation_psi, device=device)
+        run_generation(values, snapshot, output, first_pid if first_pid is not None else next_pid(data), progress)
+
+    run_reported(step)
+
+
+filter_app = typer.Typer(
+    invoke_without_command=True, no_args_is_help=False,
+    help="Screen generated persons (detector, then SSIM to the seed image); `calibrate` sets the detector threshold.",
+)
+app.add_typer(filter_app, name="filter")
+
+
+@filter_app.callback()
+def filter_generated(
+    ctx: typer.Context,
+    input_: Path = typer.Option(Path("data/generated"), "--input", help="Generated folder with manifest.csv."),
+    output: Path = typer.Option(Path("data/filtered"), help="Folder to create (replaced whole): kept/, discarded/<filter>/."),
+    metrics_dir: Optional[Path] = typer.Option(None, help="Also write filter.json and filter_table.tsv here."),
+    backend: Optional[str] = typer.Option(None, help="Detector: hog (offline) or yolov4-tiny."),
+    params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP + " Nested keys: --set ssim={threshold: 0.7}."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+):
+    """Screen INPUT into OUTPUT/kept and OUTPUT/discarded/<filter>; print the discard table (Tables 5.5/5.9)."""
+    ctx.obj = {"params": params, "set": set_, "progress": progress, "backend": backend}
+    if ctx.invoked_subcommand is not None:
+        return
+
+    def step():
+        run_filter(_filter_section(params, set_, backend), input_, output, metrics_dir, progress)
+
+    run_reported(step)
+
+
+def _filter_section(params: Path, overrides: list[str], backend: Optional[str]) -> dict:
+    values = section(params, "filter", overrides)
+    if backend is not None:
+        values["detector"] = {**(values.get("detector") or {}), "backend": backend}
+    return values
+
+
+@filter_app.command()
+def calibrate(
+    ctx: typer.Context,
+    data: Path = typer.Option(Path("data/prepared"), help="Prepared real data (its training images are scored)."),
+    metrics_dir: Path = typer.Option(Path("metrics"), help="Folder for detector_calibration.tsv, ssim_real.tsv, calibration.json."),
+    target_rejection: Optional[float] = typer.Option(None, help="Share of real images the threshold may reject (default 0.07)."),
+):
+    """Score the real training images: % rejected vs threshold (Fig 5.3), SSIM histogram (Fig 5.4), suggested threshold."""
+    options = ctx.obj
+
+    def step():
+        values = _filter_section(options["params"], options["set"], options["backend"])
+        if target_rejection is not None:
+            values["target_rejection"] = target_rejection
+        run_calibration(values, data, metrics_dir, options["progress"])
 
     run_reported(step)
 

@@ -10,18 +10,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
+from tqdm import tqdm
 
 from reid.config import from_section
 from reid.data.images import load_images
 from reid.data.prepare import PrepareConfig, prepare_dataset, read_index
 from reid.engine.evaluate import EvalConfig, evaluate_reid
 from reid.engine.train import TrainConfig, save_model, train_reid
-from reid.gan.training import GanConfig, generate_images, process_group, real_sample, train_gan
-from reid.io import atomic_write_json, atomic_write_text, fingerprint
+from reid.device import pick_device
+from reid.filters.calibration import rejection_curve, threshold_for_rejection
+from reid.filters.detector import load_detector
+from reid.filters.screen import (KEPT, VERDICTS, DetectorSettings, FilterConfig, SsimSettings, decide,
+                                 discard_table, read_manifest, read_person_image, real_ssim_per_person,
+                                 score_images, write_sets)
+from reid.gan.mixing import MANIFEST, GenerationConfig, plan_persons, render_persons
+from reid.gan.training import (GanConfig, generate_images, load_generator, process_group, real_sample,
+                               train_gan)
+from reid.io import atomic_dir, atomic_write_json, atomic_write_text, fingerprint
 from reid.metrics.fid import fid_between, load_fid_backbone
+from reid.viz.grid import save_grid
 
 SPLIT_ORDER = ("train", "val", "query", "gallery")
 
@@ -142,4 +153,119 @@ def run_gan_training(values: dict, data: Path, run_dir: Path, metrics_dir: Path,
     }
     atomic_write_json(metrics_dir / "gan.json", summary)
     print(f"trained GAN to {summary['kimg']:.1f} kimg: FID ({backbone_name}) {summary['fid_first']} -> {summary['fid']}")
+    return summary
+
+
+def next_pid(data: Path) -> int:
+    """First pid after the largest real pid of the prepared data, so real and artificial persons never share one."""
+    return max(int(read_index(data).pid.max()) + 1, 1)
+
+
+def run_generation(values: dict, snapshot: Path, output: Path, first_pid: int, progress: bool = True) -> dict:
+    """Generate the artificial persons of params `gen` from a GAN snapshot into `output` (replaced whole)."""
+    config = from_section(GenerationConfig, values, "gen")
+    device = pick_device(config.device)
+    G, _ = load_generator(snapshot, device)
+    manifest = plan_persons(config, first_pid)
+    with atomic_dir(output) as tmp:
+        sheet = render_persons(G, manifest, config, tmp, device, progress)
+        manifest.to_csv(tmp / MANIFEST, index=False)
+        if sheet is not None:
+            save_grid(sheet, tmp / "grid.png", config.images_per_person)
+    summary = {"persons": config.persons, "images": len(manifest), "first_pid": int(manifest.pid.min()),
+               "last_pid": int(manifest.pid.max())}
+    print(f"generated {summary['images']} images of {config.persons} persons "
+          f"(pids {summary['first_pid']}-{summary['last_pid']}) into {output}")
+    return summary
+
+
+def _example_sheet(folder: Path, files: list[str], count: int) -> np.ndarray | None:
+    """Up to `count` images spread evenly over `files` (None when there are none)."""
+    if not files:
+        return None
+    picks = np.unique(np.linspace(0, len(files) - 1, min(count, len(files))).round().astype(int))
+    return np.stack([read_person_image(folder / files[i]) for i in picks])
+
+
+def run_filter(values: dict, generated: Path, output: Path, metrics_dir: Path | None, progress: bool = True) -> dict:
+    """Screen a generated folder into `output` (kept/, discarded/<filter>/, scores, sheets) and report.
+
+    Writes metrics/filter.json and the discard table metrics/filter_table.tsv when `metrics_dir` is given.
+    """
+    config = from_section(FilterConfig, values, "filter")
+    detector_settings = from_section(DetectorSettings, config.detector, "filter.detector")
+    ssim_settings = from_section(SsimSettings, config.ssim, "filter.ssim")
+    manifest = read_manifest(generated)
+    detector = load_detector(detector_settings.backend, **detector_settings.options)
+    scored = score_images(generated, manifest, detector, config.batch, progress)
+    scored["verdict"] = decide(scored, detector_settings.threshold, ssim_settings.threshold)
+    table = discard_table(scored.verdict, detector.name)
+    with atomic_dir(output) as tmp:
+        write_sets(generated, scored, tmp, progress)
+        scored.to_csv(tmp / "scores.csv", index=False, float_format="%.6f")
+        for verdict in VERDICTS:
+            sheet = _example_sheet(generated, list(scored.file[scored.verdict == verdict]), config.grid)
+            if sheet is not None:
+                save_grid(sheet, tmp / f"{verdict}.png", 12)
+    summary = {
+        "detector": detector.name,
+        "detector_threshold": detector_settings.threshold,
+        "ssim_threshold": ssim_settings.threshold,
+        "generated": len(scored),
+        "kept": int((scored.verdict == KEPT).sum()),
+        "discarded_detector": int(table.images_discarded[0]),
+        "discarded_detector_pct": round(float(table.percent[0]), 2),
+        "discarded_ssim": int(table.images_discarded[1]),
+        "discarded_ssim_pct": round(float(table.percent[1]), 2),
+        "discarded_total": int(table.images_discarded[2]),
+        "discarded_total_pct": round(float(table.percent[2]), 2),
+        "kept_persons": int(scored.pid[scored.verdict == KEPT].nunique()),
+    }
+    if metrics_dir is not None:
+        atomic_write_json(metrics_dir / "filter.json", summary)
+        _write_tsv(metrics_dir / "filter_table.tsv", table)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(f"kept {summary['kept']} of {summary['generated']} images in {output / KEPT}")
+    return summary
+
+
+def run_calibration(values: dict, data: Path, metrics_dir: Path, progress: bool = True) -> dict:
+    """Score the real training images: detector rejection curve (Fig 5.3) and SSIM histogram (Fig 5.4).
+
+    Prints the largest detector threshold that rejects at most `filter.target_rejection`
+    of the real images, the value to put in `filter.detector.threshold`.
+    """
+    config = from_section(FilterConfig, values, "filter")
+    detector_settings = from_section(DetectorSettings, config.detector, "filter.detector")
+    ssim_settings = from_section(SsimSettings, config.ssim, "filter.ssim")
+    index = read_index(data)
+    train = index[index.split == "train"].sort_values("path")
+    detector = load_detector(detector_settings.backend, **detector_settings.options)
+    scores = np.concatenate([
+        np.asarray(detector.scores(np.stack([read_person_image(Path(p)) for p in train.path[i : i + config.batch]])))
+        for i in tqdm(range(0, len(train), config.batch), desc="calibrate detector", unit="batch", disable=not progress)
+    ])
+    thresholds = np.unique(np.round(np.linspace(scores.min(), scores.max(), 101), 4))
+    curve = pd.DataFrame({"threshold": thresholds, "rejected_pct": rejection_curve(scores, thresholds)})
+    similarities = real_ssim_per_person(train, progress)
+    counts, edges = np.histogram(similarities, bins=50, range=(0.0, 1.0))
+    histogram = pd.DataFrame({"ssim": (edges[:-1] + edges[1:]) / 2, "images": counts})
+    suggested = threshold_for_rejection(scores, config.target_rejection)
+    summary = {
+        "detector": detector.name,
+        "real_images": len(train),
+        "target_rejection": config.target_rejection,
+        "suggested_threshold": round(float(suggested), 4),
+        "threshold": detector_settings.threshold,
+        "rejected_pct_at_threshold": round(100 * float(np.mean(scores < detector_settings.threshold)), 2),
+        "real_ssim_median": round(float(np.median(similarities)), 4) if len(similarities) else None,
+        "real_ssim_below_threshold_pct": round(100 * float(np.mean(similarities < ssim_settings.threshold)), 2)
+        if len(similarities) else None,
+    }
+    _write_tsv(metrics_dir / "detector_calibration.tsv", curve)
+    _write_tsv(metrics_dir / "ssim_real.tsv", histogram)
+    atomic_write_json(metrics_dir / "calibration.json", summary)
+    print(f"{detector.name}: threshold {summary['suggested_threshold']} rejects at most "
+          f"{100 * config.target_rejection:.2f}% of {len(train)} real images; params threshold "
+          f"{detector_settings.threshold} rejects {summary['rejected_pct_at_threshold']}%")
     return summary

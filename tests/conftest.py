@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny Market-1501 trees built in the test's temporary folder."""
+"""Shared fixtures: tiny Market-1501 trees built in the test's temporary folder, a tiny generator."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+from reid.gan.generator import Generator
 
 
 def write_jpeg(path: Path, seed: int, size=(64, 128), mode="RGB") -> Path:
@@ -35,6 +38,14 @@ def make_market_tree(root: Path, train_ids=(1, 2, 3), test_ids=(10, 11), per_id=
     write_jpeg(root / "bounding_box_test" / "0000_c3s1_000001_00.jpg", seed + 1)
     write_jpeg(root / "bounding_box_test" / "-1_c4s1_000002_00.jpg", seed + 2)
     return root
+
+
+def tiny_generator() -> Generator:
+    """A 16x16 StyleGAN3-T with random weights, the same every call."""
+    torch.manual_seed(0)
+    G = Generator(z_dim=16, w_dim=16, img_resolution=16, cfg="T", channel_base=256, channel_max=16)
+    G.mapping.w_avg.normal_()  # a non-trivial w_avg, so truncation is exercised
+    return G.eval()
 
 
 @pytest.fixture

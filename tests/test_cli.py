@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import subprocess
 import sys
 
 import pytest
+import torch
+from conftest import tiny_generator
+
+from reid.gan.training import GanConfig
+from reid.pipeline import run_prepare
 
 
 def reid(*args, cwd=None):
@@ -17,13 +24,16 @@ def test_every_option_is_explained():
 
     from reid.cli import app
 
-    commands = get_command(app).commands
-    assert {"prepare", "train", "evaluate"} <= set(commands)
+    commands = dict(get_command(app).commands)
+    assert {"prepare", "train", "evaluate", "generate", "filter"} <= set(commands)
+    commands.update({f"filter {k}": v for k, v in commands["filter"].commands.items()})
+    assert "filter calibrate" in commands
     for name, command in commands.items():
         assert command.help, name
         for param in command.params:
             assert param.help and len(param.help) > 10, f"reid {name} {param.opts}: no help"
     assert reid("train", "--help").returncode == 0
+    assert reid("filter", "calibrate", "--help").returncode == 0
 
 
 def test_prepare_bad_root_is_one_line_and_writes_nothing(tmp_path):
@@ -60,3 +70,35 @@ def test_bad_set_and_unknown_key(market_root, tmp_path):
     assert done.returncode == 2 and done.stderr.strip() == "error: --set expects key=value, got 'oops'"
     done = reid("prepare", "--set", "sourse=synthetic", cwd=tmp_path)
     assert done.returncode == 2 and "unknown key data.sourse" in done.stderr
+
+
+def test_generate_filter_and_calibrate_outside_dvc(market_root, tmp_path):
+    snapshot = tmp_path / "snapshot.pt"
+    config = GanConfig(resolution=16, channel_base=256, channel_max=16, z_dim=16, w_dim=16)
+    torch.save({"G_ema": tiny_generator().state_dict(), "config": dataclasses.asdict(config)}, snapshot)
+    no_params = ["--params", str(tmp_path / "none.yaml")]
+    done = reid("generate", "--snapshot", str(snapshot), "--persons", "2", "--images-per-person", "3",
+                "--first-pid", "5", "--output", str(tmp_path / "gen"), "--no-progress", *no_params, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    manifest = (tmp_path / "gen" / "manifest.csv").read_text().splitlines()
+    assert len(manifest) == 7 and manifest[1].startswith("images/0005/0005_c1s1_000000_00.jpg,5,1,0,-1,seed")
+    assert (tmp_path / "gen" / "grid.png").is_file()
+
+    done = reid("filter", "--input", str(tmp_path / "gen"), "--output", str(tmp_path / "kept"), "--no-progress",
+                "--set", "detector={backend: hog, threshold: -100}", "--set", "ssim={threshold: 0}", *no_params,
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "TOTAL" in done.stdout and "kept 6 of 6 images" in done.stdout
+    assert len((tmp_path / "kept" / "kept" / "manifest.csv").read_text().splitlines()) == 7
+
+    run_prepare({"source": "market1501", "market1501_root": str(market_root)}, tmp_path / "prepared", False)
+    done = reid("filter", "--no-progress", *no_params, "calibrate", "--data", str(tmp_path / "prepared"),
+                "--metrics-dir", str(tmp_path / "m"), "--target-rejection", "0.25", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    calibration = json.loads((tmp_path / "m" / "calibration.json").read_text())
+    assert calibration["target_rejection"] == 0.25 and calibration["detector"] == "hog"
+    assert f"threshold {calibration['suggested_threshold']} rejects at most 25.00%" in done.stdout
+
+    done = reid("filter", "--input", str(tmp_path / "missing"), *no_params, cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.strip() == \
+        f"error: {tmp_path / 'missing' / 'manifest.csv'}: manifest not found; generate the images first (reid generate)"

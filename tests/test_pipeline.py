@@ -19,6 +19,8 @@ TINY_PARAMS = {
     "reid": {"arch": "resnet18", "height": 64, "width": 32, "epochs": 2, "batch_size": 8, "checkpoint_every": 1},
     "gan": {"resolution": 16, "channel_base": 256, "channel_max": 16, "batch": 8, "kimg": 0.064, "tick_kimg": 0.032,
             "snap": 1, "grid": 2, "fid": {"num_images": 20}},
+    "gen": {"persons": 3, "images_per_person": 4, "batch": 8, "grid_persons": 2},
+    "filter": {"batch": 16, "grid": 6},
 }
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.org"}
@@ -76,6 +78,15 @@ def test_repro_evaluates_and_is_idempotent(workspace):
     assert gan["fid_backbone"] == "reid-resnet18" and gan["kimg"] == 0.064 and gan["fid"] > 0
     assert (workspace / "metrics/gan_fid.tsv").read_text().splitlines()[0] == "kimg\tfid"
     assert (workspace / "data/gan/snapshot.pt").is_file() and (workspace / "data/gan/grid.png").is_file()
+    manifest = (workspace / "data/generated/manifest.csv").read_text().splitlines()
+    real_pids = {int(line.split(",")[1]) for line in (workspace / "data/prepared/index.csv").read_text().splitlines()[1:]}
+    assert len(manifest) == 1 + 12 and int(manifest[1].split(",")[1]) == max(real_pids) + 1
+    screened = json.loads((workspace / "metrics/filter.json").read_text())
+    assert screened["generated"] == 12 and screened["kept"] + screened["discarded_total"] == 12
+    assert "hog pedestrian detection" in done.stdout
+    calibration = json.loads((workspace / "metrics/calibration.json").read_text())
+    assert calibration["detector"] == "hog" and calibration["real_images"] > 0
+    assert (workspace / "metrics/detector_calibration.tsv").read_text().startswith("threshold\trejected_pct")
 
     again = dvc("repro", cwd=workspace)
     assert "Running stage" not in again.stdout

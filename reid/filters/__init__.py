@@ -1,0 +1,1 @@
+"""Filters that discard bad generated images: pedestrian detector and SSIM."""
