@@ -15,7 +15,16 @@ import yaml
 
 from reid.config import load_params
 from reid.errors import ReidError, run_reported
-from reid.pipeline import next_pid, run_calibration, run_evaluation, run_filter, run_generation, run_prepare, run_training
+from reid.pipeline import (
+    next_pid,
+    run_calibration,
+    run_evaluation,
+    run_filter,
+    run_gan_training,
+    run_generation,
+    run_prepare,
+    run_training,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -96,6 +105,28 @@ def evaluate(
     def step():
         values = section(params, "eval", set_, batch_size=batch_size, device=device)
         run_evaluation(values, data, model, metrics_dir, progress)
+
+    run_reported(step)
+
+
+@app.command("train-gan")
+def train_gan(
+    data: Path = typer.Option(Path("data/prepared"), help="Prepared data folder (train + val images are used)."),
+    output: Path = typer.Option(Path("data/gan"), help="Run folder: snapshot.pt (resumed from) and grid.png."),
+    metrics_dir: Path = typer.Option(Path("metrics"), help="Folder for gan.json, gan_fid.tsv and gan_log.tsv."),
+    cfg: Optional[str] = typer.Option(None, help="T (translation equivariant) or R (rotation, thesis)."),
+    resolution: Optional[int] = typer.Option(None, help="Square GAN resolution (power of two >= 16)."),
+    kimg: Optional[float] = typer.Option(None, help="Thousands of real images to show (a longer run resumes)."),
+    resume: Optional[str] = typer.Option(None, help="Project snapshot or NVIDIA StyleGAN3 .pkl to transfer from."),
+    device: Optional[str] = typer.Option(None, help="auto (cuda if present), cpu, cuda or cuda:N."),
+    params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+):
+    """Train the StyleGAN3-type GAN on the prepared person images; resumes from OUTPUT's snapshot."""
+    def step():
+        values = section(params, "gan", set_, cfg=cfg, resolution=resolution, kimg=kimg, resume=resume, device=device)
+        run_gan_training(values, data, output, metrics_dir, progress)
 
     run_reported(step)
 

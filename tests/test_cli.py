@@ -25,7 +25,7 @@ def test_every_option_is_explained():
     from reid.cli import app
 
     commands = dict(get_command(app).commands)
-    assert {"prepare", "train", "evaluate", "generate", "filter"} <= set(commands)
+    assert {"prepare", "train", "evaluate", "train-gan", "generate", "filter"} <= set(commands)
     commands.update({f"filter {k}": v for k, v in commands["filter"].commands.items()})
     assert "filter calibrate" in commands
     for name, command in commands.items():
@@ -63,6 +63,9 @@ def test_train_and_evaluate_without_inputs(tmp_path):
         "run the prepare stage (reid prepare) first"
     done = reid("evaluate", "--data", str(tmp_path), "--model", str(tmp_path / "m.pt"), cwd=tmp_path)
     assert done.returncode == 2 and "index not found" in done.stderr
+    done = reid("train-gan", "--data", str(tmp_path / "nothing"), "--output", str(tmp_path / "gan"), cwd=tmp_path)
+    assert done.returncode == 2 and "index not found" in done.stderr
+    assert not (tmp_path / "gan").exists()
 
 
 def test_bad_set_and_unknown_key(market_root, tmp_path):

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reid.errors import ReidError
-from reid.gan.resample import design_lowpass, downsample, upsample
+from reid.gan.resample import FilteredLeakyReluSpec, design_lowpass, filtered_leaky_relu
 
 CONFIGS = ("T", "R")
 LRELU_GAIN = math.sqrt(2)
@@ -177,6 +177,9 @@ class SynthesisLayer(nn.Module):
         pad_lo = (pad_total + self.up_factor) // 2
         self.padding = (pad_lo, pad_total - pad_lo)
         self.up_taps, self.down_taps = up_taps, down_taps
+        self.nonlinearity = FilteredLeakyReluSpec(
+            self.up_factor, self.down_factor, self.padding, gain=1.0 if is_torgb else LRELU_GAIN,
+            slope=1.0 if is_torgb else 0.2, clamp=conv_clamp)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
         if update_emas:
@@ -187,23 +190,12 @@ class SynthesisLayer(nn.Module):
             styles = styles / math.sqrt(self.in_channels * self.conv_kernel**2)
         x = modulated_conv2d(x, self.weight, styles, self.bias, demodulate=not self.is_torgb,
                              input_gain=self.magnitude_ema.rsqrt(), padding=self.conv_kernel - 1)
-        if x.requires_grad:
+        if torch.is_grad_enabled() and x.requires_grad:
             return self._filtered_lrelu(x)
         return self._filtered_lrelu_in_blocks(x)
 
     def _filtered_lrelu(self, x: torch.Tensor) -> torch.Tensor:
-        """Upsample, leaky ReLU and clamp, downsample: all per channel, so exact on any subset of channels."""
-        x = upsample(x, self.up_filter, self.up_factor, self.padding)
-        # clamp(gain * lrelu(x), -c, c) = gain * lrelu(clamp(x, -c / (slope * gain), c / gain)): the gain
-        # moves into the (linear) down filter and the full-rate tensor, fresh from `upsample`, is reused
-        # in place — except that a clamp under autograd allocates, since in place it would clone its input.
-        gain, slope = (1.0, 1.0) if self.is_torgb else (LRELU_GAIN, 0.2)
-        if self.conv_clamp is not None:
-            low, high = -self.conv_clamp / (slope * gain), self.conv_clamp / gain
-            x = x.clamp(low, high) if x.requires_grad else x.clamp_(low, high)
-        if not self.is_torgb:
-            x = F.leaky_relu_(x, slope)
-        return downsample(x, self.down_filter, self.down_factor, gain)
+        return filtered_leaky_relu(x, self.up_filter, self.down_filter, self.nonlinearity)
 
     def _filtered_lrelu_in_blocks(self, x: torch.Tensor) -> torch.Tensor:
         """Without autograd, run `_filtered_lrelu` on blocks of samples x channels with small full-rate tensors.

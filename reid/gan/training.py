@@ -327,7 +327,7 @@ def train_gan(
         loss_sum["n"] += 1
         cur_nimg += config.batch
         step += 1
-        bar.update(config.batch / 1000)
+        bar.update(min(cur_nimg, total) / 1000 - bar.n)  # no float drift past the total
         bar.set_postfix(G=f"{loss_G.item():.3f}", D=f"{loss_D.item():.3f}")
 
         tick_done = cur_nimg // tick_nimg > (cur_nimg - config.batch) // tick_nimg
