@@ -1,6 +1,8 @@
-"""Run-time device choice: CUDA when present, CPU otherwise, never hard-coded."""
+"""Run-time compute choice: CUDA when present, CPU otherwise, never hard-coded; the CPU cores we may use."""
 
 from __future__ import annotations
+
+import os
 
 import torch
 
@@ -18,3 +20,8 @@ def pick_device(requested: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ReidError(f"device {requested!r} requested but CUDA is not available on this machine")
     return device
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one, as under taskset or cgroups)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from reid.device import usable_cores
 from reid.errors import ReidError
 from reid.io import atomic_dir
 
@@ -778,8 +779,7 @@ def write_synthetic_market(root: str | os.PathLike, config: SyntheticConfig, pro
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise ReidError(f"{root}: synthetic data set target must be missing or an empty folder")
     shots = plan(config)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = min(cores, 8) if len(shots) >= PARALLEL_MIN_IMAGES else 1
+    workers = min(usable_cores(), 8) if len(shots) >= PARALLEL_MIN_IMAGES else 1
     bar = tqdm(total=len(shots), desc="synthetic market", unit="img", disable=not progress)
     with atomic_dir(root) as tmp, bar:
         for folder in _FOLDER_CODE:

@@ -26,12 +26,12 @@ scored by one thread per CPU, each in buffers it allocates once.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 
+from reid.device import usable_cores
 from reid.errors import ReidError
 
 __all__ = ["ssim"]
@@ -59,7 +59,7 @@ def ssim(x: np.ndarray, y: np.ndarray, chunk: int = _CHUNK, workers: int | None 
         raise ReidError(f"ssim: chunk and workers must be positive, got chunk={chunk}, workers={workers}")
     similarities = np.empty(len(x))
     starts = range(0, len(x), chunk)
-    workers = max(1, min(workers or _usable_cores(), len(starts)))
+    workers = max(1, min(workers or usable_cores(), len(starts)))
 
     def score_chunks(worker: int) -> None:
         scorers: dict[int, _ChunkScorer] = {}  # by chunk length: the last chunk may be shorter
@@ -73,10 +73,6 @@ def ssim(x: np.ndarray, y: np.ndarray, chunk: int = _CHUNK, workers: int | None 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(score_chunks, range(workers)))
     return similarities
-
-
-def _usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _check_pairs(x, y) -> None:

@@ -12,12 +12,12 @@ threads share, so memory stays bounded and nothing is copied to float64.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from reid.device import usable_cores
 from reid.errors import ReidError
 
 __all__ = ["RankResult", "evaluate_market1501"]
@@ -144,7 +144,7 @@ def evaluate_market1501(
                 flat = _candidate_flat_indices(block, worst_good[rows], kept_col, chunk_junk, mask_buffer)
                 good_rank[slots] = _ranks_in_chunk(block, flat, layout, chunk_goods, good_dist[slots])
 
-    workers = min(workers or _usable_cores(), len(chunk_starts))
+    workers = min(workers or usable_cores(), len(chunk_starts))
     # numpy releases the GIL in the heavy calls, so threads run in parallel.
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(rank_chunks, [range(w, len(chunk_starts), workers) for w in range(workers)]))
@@ -222,13 +222,6 @@ def _lowest_values(dtype, size):
     """Thresholds that admit (almost) no candidate, for queries without goods."""
     lowest = -np.inf if np.issubdtype(dtype, np.floating) else np.iinfo(dtype).min
     return np.full(size, lowest, dtype=dtype)
-
-
-def _usable_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _padded_to_words(size):
