@@ -102,6 +102,12 @@ def test_generate_filter_and_calibrate_outside_dvc(market_root, tmp_path):
     assert calibration["target_rejection"] == 0.25 and calibration["detector"] == "hog"
     assert f"threshold {calibration['suggested_threshold']} rejects at most 25.00%" in done.stdout
 
+    done = reid("generate", "--snapshot", str(tmp_path / "none.pt"), "--first-pid", "5", "--output",
+                str(tmp_path / "gen2"), *no_params, cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.strip() == f"error: {tmp_path / 'none.pt'}: GAN snapshot not found; " \
+        "train the GAN first (reid train-gan or dvc repro train_gan)"
+    assert not (tmp_path / "gen2").exists()
+
     done = reid("filter", "--input", str(tmp_path / "missing"), *no_params, cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.strip() == \
         f"error: {tmp_path / 'missing' / 'manifest.csv'}: manifest not found; generate the images first (reid generate)"

@@ -368,6 +368,8 @@ def train_gan(
 
 def load_generator(path: str | Path, device: torch.device) -> tuple[Generator, dict]:
     """G_ema of a snapshot written by `train_gan`, in eval mode, with the config it was trained with."""
+    if not Path(path).is_file():
+        raise ReidError(f"{path}: GAN snapshot not found; train the GAN first (reid train-gan or dvc repro train_gan)")
     state = load_torch_file(path, "GAN snapshot")
     if not isinstance(state, dict) or "G_ema" not in state or "config" not in state:
         raise ReidError(f"{path}: not a GAN snapshot of this project (no G_ema/config)")
