@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
-from tqdm import tqdm
 
 from reid.config import from_section
 from reid.data.images import load_images
@@ -24,9 +23,8 @@ from reid.engine.train import TrainConfig, save_model, train_reid
 from reid.device import pick_device
 from reid.filters.calibration import rejection_curve, threshold_for_rejection
 from reid.filters.detector import load_detector
-from reid.filters.screen import (KEPT, VERDICTS, DetectorSettings, FilterConfig, SsimSettings, decide,
-                                 discard_table, read_manifest, read_person_image, real_ssim_per_person,
-                                 score_images, write_sets)
+from reid.filters.screen import (KEPT, VERDICTS, FilterConfig, decide, detector_scores, discard_table,
+                                 read_manifest, read_person_image, real_ssim_per_person, score_images, write_sets)
 from reid.gan.mixing import MANIFEST, GenerationConfig, plan_persons, render_persons
 from reid.gan.training import (GanConfig, generate_images, load_generator, process_group, real_sample,
                                train_gan)
@@ -193,8 +191,7 @@ def run_filter(values: dict, generated: Path, output: Path, metrics_dir: Path | 
     Writes metrics/filter.json and the discard table metrics/filter_table.tsv when `metrics_dir` is given.
     """
     config = from_section(FilterConfig, values, "filter")
-    detector_settings = from_section(DetectorSettings, config.detector, "filter.detector")
-    ssim_settings = from_section(SsimSettings, config.ssim, "filter.ssim")
+    detector_settings, ssim_settings = config.detector_settings(), config.ssim_settings()
     manifest = read_manifest(generated)
     detector = load_detector(detector_settings.backend, **detector_settings.options)
     scored = score_images(generated, manifest, detector, config.batch, progress)
@@ -236,15 +233,11 @@ def run_calibration(values: dict, data: Path, metrics_dir: Path, progress: bool 
     of the real images, the value to put in `filter.detector.threshold`.
     """
     config = from_section(FilterConfig, values, "filter")
-    detector_settings = from_section(DetectorSettings, config.detector, "filter.detector")
-    ssim_settings = from_section(SsimSettings, config.ssim, "filter.ssim")
+    detector_settings, ssim_settings = config.detector_settings(), config.ssim_settings()
     index = read_index(data)
     train = index[index.split == "train"].sort_values("path")
     detector = load_detector(detector_settings.backend, **detector_settings.options)
-    scores = np.concatenate([
-        np.asarray(detector.scores(np.stack([read_person_image(Path(p)) for p in train.path[i : i + config.batch]])))
-        for i in tqdm(range(0, len(train), config.batch), desc="calibrate detector", unit="batch", disable=not progress)
-    ])
+    scores = detector_scores([Path(p) for p in train.path], detector, config.batch, progress)
     thresholds = np.unique(np.round(np.linspace(scores.min(), scores.max(), 101), 4))
     curve = pd.DataFrame({"threshold": thresholds, "rejected_pct": rejection_curve(scores, thresholds)})
     similarities = real_ssim_per_person(train, progress)

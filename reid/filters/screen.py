@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from reid.config import from_section
 from reid.data.images import load_image
 from reid.errors import ReidError
 from reid.filters.ssim import ssim
@@ -56,6 +57,12 @@ class FilterConfig:
     grid: int = 48                     # example images per kept/discarded sheet (thesis Figs 5.6-5.8)
     target_rejection: float = 0.07     # `reid filter calibrate`: largest threshold rejecting at most this share
 
+    def detector_settings(self) -> DetectorSettings:
+        return from_section(DetectorSettings, self.detector, "filter.detector")
+
+    def ssim_settings(self) -> SsimSettings:
+        return from_section(SsimSettings, self.ssim, "filter.ssim")
+
 
 def read_manifest(folder: Path) -> pd.DataFrame:
     """The manifest of a generated folder, checked: columns, files present, a seed image per person."""
@@ -80,6 +87,15 @@ def read_person_image(path: Path) -> np.ndarray:
         return load_image(path, *PERSON_SHAPE)
     except OSError as exc:
         raise ReidError(f"{path}: unreadable image ({exc})") from None
+
+
+def detector_scores(paths: list[Path], detector, batch: int, progress: bool = True) -> np.ndarray:
+    """Detector score of every image file, `batch` images at a time (calibration on real images)."""
+    scores = [np.asarray(detector.scores(np.stack([read_person_image(p) for p in paths[i : i + batch]])),
+                         dtype=np.float64)
+              for i in tqdm(range(0, len(paths), batch), desc="calibrate detector", unit="batch",
+                            disable=not progress)]
+    return np.concatenate(scores) if scores else np.zeros(0)
 
 
 def score_images(folder: Path, manifest: pd.DataFrame, detector, batch: int, progress: bool = True) -> pd.DataFrame:
