@@ -2,7 +2,10 @@
 
 Each command reads its section of a params file (params.yaml by default, so
 the CLI and `dvc repro` agree), then applies the options given here and any
-`--set key=value` overrides on top.
+`--set key=value` overrides on top (dotted keys merge as `dvc exp run -S`
+does). Its outputs default to `runs/`, never to a DVC stage's outputs, which
+it refuses to overwrite. Pipeline modules are imported inside the commands,
+so a command loads only what its step needs.
 """
 
 from __future__ import annotations
@@ -13,49 +16,60 @@ from typing import Optional
 import typer
 import yaml
 
-from reid.config import load_params
+from reid.config import apply_overrides, load_params
 from reid.errors import ReidError, run_reported
-from reid.pipeline import (
-    next_pid,
-    run_calibration,
-    run_evaluation,
-    run_filter,
-    run_gan_training,
-    run_generation,
-    run_prepare,
-    run_training,
-)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 PARAMS_HELP = "Params file whose section gives the defaults (ignored when it does not exist)."
-SET_HELP = "Override a key of the section, e.g. --set lr_backbone=0.01 (repeatable; value parsed as YAML)."
+SET_HELP = ("Override a key of the section, e.g. --set lr_backbone=0.01 or --set detector.threshold=0.5 "
+            "(repeatable; value parsed as YAML; dotted keys merge into nested sections).")
+DEVICE_HELP = "auto (cuda if present), cpu, cuda or cuda:N (params `run.device`)."
+PROGRESS_HELP = "Show progress bars (a line every few seconds when output is not a terminal)."
 
 
 def section(params: Path, name: str, overrides: list[str], **options) -> dict:
     """Params section, then explicit options (None = not given), then --set pairs."""
     values = dict(load_params(params).get(name) or {}) if params.exists() else {}
     values.update({k: v for k, v in options.items() if v is not None})
-    for pair in overrides:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ReidError(f"--set expects key=value, got {pair!r}")
-        values[key.strip()] = yaml.safe_load(raw)
-    return values
+    return apply_overrides(values, overrides, name)
+
+
+def run_section(params: Path, device: Optional[str]) -> dict:
+    """The `run:` section (device, batch sizes) with --device on top."""
+    return section(params, "run", [], device=device)
+
+
+def refuse_dvc_outputs(*paths: Path, dvc_file: Path = Path("dvc.yaml")) -> None:
+    """Refuse to write where a DVC stage keeps its outputs: `dvc repro` owns those files."""
+    if not dvc_file.is_file():
+        return
+    stages = (yaml.safe_load(dvc_file.read_text()) or {}).get("stages") or {}
+    for path in paths:
+        target = path.resolve()
+        for stage, spec in stages.items():
+            for out in [*(spec.get("outs") or []), *(spec.get("metrics") or [])]:
+                owned = (dvc_file.parent / (next(iter(out)) if isinstance(out, dict) else out)).resolve()
+                if target == owned or owned.is_relative_to(target) or target.is_relative_to(owned):
+                    raise ReidError(f"{path}: holds outputs of DVC stage '{stage}' ({owned.relative_to(dvc_file.parent.resolve())}); "
+                                    f"run `dvc repro {stage}` or choose another output")
 
 
 @app.command()
 def prepare(
-    output: Path = typer.Option(Path("data/prepared"), help="Folder to create: Market-1501 layout plus index.csv."),
+    output: Path = typer.Option(Path("runs/prepared"), help="Folder to create: Market-1501 layout plus index.csv."),
     source: Optional[str] = typer.Option(None, help="synthetic (embedded, default) or market1501."),
     market_root: Optional[Path] = typer.Option(None, help="Market-1501 root when --source market1501."),
     seed: Optional[int] = typer.Option(None, help="Seed of the synthetic data set (same seed, same bytes)."),
     params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, help=PROGRESS_HELP),
 ):
     """Validate Market-1501 (or generate the synthetic set) into OUTPUT with index.csv."""
     def step():
+        from reid.pipeline.prepare import run_prepare
+
+        refuse_dvc_outputs(output)
         market1501_root = str(market_root) if market_root else None
         values = section(params, "data", set_, source=source, seed=seed, market1501_root=market1501_root)
         run_prepare(values, output, progress)
@@ -65,92 +79,125 @@ def prepare(
 
 @app.command()
 def train(
-    data: Path = typer.Option(Path("data/prepared"), help="Prepared data folder (with index.csv)."),
-    output: Path = typer.Option(Path("data/reid/model.pt"), help="Where to write the trained model."),
-    checkpoints: Path = typer.Option(Path("data/reid/checkpoints"), help="Checkpoint folder; a rerun resumes from it."),
-    metrics_dir: Path = typer.Option(Path("metrics"), help="Folder for train.json and train_log.tsv."),
+    data: Path = typer.Option(Path("runs/prepared"), help="Prepared data folder (with index.csv)."),
+    output: Path = typer.Option(Path("runs/reid/model.pt"), help="Where to write the trained model."),
+    checkpoints: Path = typer.Option(Path("runs/reid/checkpoints"), help="Checkpoint folder; a rerun of the same run resumes from it."),
+    metrics_dir: Path = typer.Option(Path("runs/reid"), help="Folder for train.json and train_log.tsv."),
     arch: Optional[str] = typer.Option(None, help="Backbone: resnet50 (thesis), resnet34 or resnet18."),
     epochs: Optional[int] = typer.Option(None, help="Training epochs (thesis: 60)."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (thesis: 16)."),
     pretrained: Optional[str] = typer.Option(None, help="ImageNet weights file for the backbone ('' = random init)."),
     seed: Optional[int] = typer.Option(None, help="Seed of initialisation, shuffling and augmentation."),
-    device: Optional[str] = typer.Option(None, help="auto (cuda if present), cpu, cuda or cuda:N."),
+    device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
     params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, help=PROGRESS_HELP),
 ):
     """Train the ResNet + ClassBlock re-ID model with cross-entropy on the prepared data."""
     def step():
-        values = section(
-            params, "reid", set_, arch=arch, epochs=epochs, batch_size=batch_size,
-            pretrained=pretrained, seed=seed, device=device,
-        )
-        run_training(values, data, output, checkpoints, metrics_dir, progress)
+        from reid.pipeline.train_reid import run_training
+
+        refuse_dvc_outputs(output, checkpoints, metrics_dir)
+        values = section(params, "reid", set_, arch=arch, epochs=epochs, batch_size=batch_size,
+                         pretrained=pretrained, seed=seed)
+        run_training(values, run_section(params, device), data, output, checkpoints, metrics_dir, progress)
 
     run_reported(step)
 
 
 @app.command()
 def evaluate(
-    data: Path = typer.Option(Path("data/prepared"), help="Prepared data folder (with index.csv)."),
-    model: Path = typer.Option(Path("data/reid/model.pt"), help="Model written by `reid train`."),
-    metrics_dir: Path = typer.Option(Path("metrics"), help="Folder for eval.json and cmc.tsv."),
-    batch_size: Optional[int] = typer.Option(None, help="Images per forward pass."),
-    device: Optional[str] = typer.Option(None, help="auto (cuda if present), cpu, cuda or cuda:N."),
+    data: Path = typer.Option(Path("runs/prepared"), help="Prepared data folder (with index.csv)."),
+    model: Path = typer.Option(Path("runs/reid/model.pt"), help="Model written by `reid train`."),
+    metrics_dir: Path = typer.Option(Path("runs/reid"), help="Folder for eval.json and cmc.tsv."),
+    device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
     params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, help=PROGRESS_HELP),
 ):
     """Rank the gallery for every query; print the thesis line and write Rank@k, mAP, mINP."""
     def step():
-        values = section(params, "eval", set_, batch_size=batch_size, device=device)
-        run_evaluation(values, data, model, metrics_dir, progress)
+        from reid.pipeline.evaluate import run_evaluation
+
+        refuse_dvc_outputs(metrics_dir)
+        run_evaluation(section(params, "eval", set_), run_section(params, device), data, model, metrics_dir,
+                       progress)
 
     run_reported(step)
 
 
 @app.command("train-gan")
 def train_gan(
-    data: Path = typer.Option(Path("data/prepared"), help="Prepared data folder (train + val images are used)."),
-    output: Path = typer.Option(Path("data/gan"), help="Run folder: snapshot.pt (resumed from) and grid.png."),
-    metrics_dir: Path = typer.Option(Path("metrics"), help="Folder for gan.json, gan_fid.tsv and gan_log.tsv."),
+    data: Path = typer.Option(Path("runs/prepared"), help="Prepared data folder (train + val images are used)."),
+    output: Path = typer.Option(Path("runs/gan"), help="Run folder: snapshot.pt (resumed from) and network files."),
+    metrics_dir: Path = typer.Option(Path("runs/gan"), help="Folder for gan_train.json and gan_log.tsv."),
     cfg: Optional[str] = typer.Option(None, help="T (translation equivariant) or R (rotation, thesis)."),
     resolution: Optional[int] = typer.Option(None, help="Square GAN resolution (power of two >= 16)."),
-    kimg: Optional[float] = typer.Option(None, help="Thousands of real images to show (a longer run resumes)."),
+    kimg: Optional[float] = typer.Option(None, help="Thousands of real images to show (more than a finished run extends it)."),
     resume: Optional[str] = typer.Option(None, help="Project snapshot or NVIDIA StyleGAN3 .pkl to transfer from."),
-    device: Optional[str] = typer.Option(None, help="auto (cuda if present), cpu, cuda or cuda:N."),
+    device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
     params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, help=PROGRESS_HELP),
 ):
     """Train the StyleGAN3-type GAN on the prepared person images; resumes from OUTPUT's snapshot."""
     def step():
-        values = section(params, "gan", set_, cfg=cfg, resolution=resolution, kimg=kimg, resume=resume, device=device)
-        run_gan_training(values, data, output, metrics_dir, progress)
+        from reid.pipeline.train_gan import run_gan_training
+
+        refuse_dvc_outputs(output, metrics_dir)
+        values = section(params, "gan", set_, cfg=cfg, resolution=resolution, kimg=kimg, resume=resume)
+        run_gan_training(values, run_section(params, device), data, output, metrics_dir, progress)
+
+    run_reported(step)
+
+
+@app.command("evaluate-gan")
+def evaluate_gan(
+    data: Path = typer.Option(Path("runs/prepared"), help="Prepared data folder (its train + val images are the reals)."),
+    run_dir: Path = typer.Option(Path("runs/gan"), help="GAN run folder with the network files train-gan saved."),
+    output: Path = typer.Option(Path("runs/gan_eval"), help="Folder to create (replaced whole): a sample grid per network."),
+    metrics_dir: Path = typer.Option(Path("runs/gan_eval"), help="Folder for gan.json and gan_fid.tsv."),
+    weights: Optional[str] = typer.Option(None, help="FID backbone weights: a `reid train` model or Inception-v3 weights."),
+    device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
+    params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    progress: bool = typer.Option(True, help=PROGRESS_HELP),
+):
+    """FID of every network file of a GAN run against the real images, the real-vs-real floor, sample grids."""
+    def step():
+        from reid.pipeline.evaluate_gan import run_gan_evaluation
+
+        refuse_dvc_outputs(output, metrics_dir)
+        values = section(params, "gan_eval", set_, weights=weights)
+        run_gan_evaluation(values, run_section(params, device), data, run_dir, output, metrics_dir, progress)
 
     run_reported(step)
 
 
 @app.command()
 def generate(
-    snapshot: Path = typer.Option(Path("data/gan/snapshot.pt"), help="GAN snapshot written by train_gan."),
-    output: Path = typer.Option(Path("data/generated"), help="Folder to create (replaced whole): images/<pid>/, manifest.csv, grid.png."),
-    data: Path = typer.Option(Path("data/prepared"), help="Prepared real data: new pids start after its largest pid."),
+    snapshot: Path = typer.Option(Path("runs/gan/snapshot.pt"), help="GAN snapshot written by train-gan."),
+    output: Path = typer.Option(Path("runs/generated"), help="Folder to create (replaced whole): images/<pid>/, manifest.csv, grid.png."),
+    data: Path = typer.Option(Path("runs/prepared"), help="Prepared real data: new pids start after its largest pid."),
     first_pid: Optional[int] = typer.Option(None, help="First new pid instead (then --data is not read)."),
     persons: Optional[int] = typer.Option(None, help="Artificial persons (thesis: 401)."),
     images_per_person: Optional[int] = typer.Option(None, help="Images per person, the seed image first (thesis: 51)."),
     seed: Optional[int] = typer.Option(None, help="Person p is seed SEED + p."),
     truncation_psi: Optional[float] = typer.Option(None, help="Truncation psi (1 = none)."),
-    device: Optional[str] = typer.Option(None, help="auto (cuda if present), cpu, cuda or cuda:N."),
+    device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
     params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, help=PROGRESS_HELP),
 ):
     """Generate artificial persons: a seed image each, then style-mixed and interpolated variations."""
     def step():
+        from reid.pipeline.generate import next_pid, run_generation
+
+        refuse_dvc_outputs(output)
         values = section(params, "gen", set_, persons=persons, images_per_person=images_per_person, seed=seed,
-                         truncation_psi=truncation_psi, device=device)
-        run_generation(values, snapshot, output, first_pid if first_pid is not None else next_pid(data), progress)
+                         truncation_psi=truncation_psi)
+        run_generation(values, run_section(params, device), snapshot, output,
+                       first_pid if first_pid is not None else next_pid(data), progress)
 
     run_reported(step)
 
@@ -165,13 +212,13 @@ app.add_typer(filter_app, name="filter")
 @filter_app.callback()
 def filter_generated(
     ctx: typer.Context,
-    input_: Path = typer.Option(Path("data/generated"), "--input", help="Generated folder with manifest.csv."),
-    output: Path = typer.Option(Path("data/filtered"), help="Folder to create (replaced whole): kept/, discarded/<filter>/."),
+    input_: Path = typer.Option(Path("runs/generated"), "--input", help="Generated folder with manifest.csv."),
+    output: Path = typer.Option(Path("runs/filtered"), help="Folder to create (replaced whole): kept/, discarded/<filter>/."),
     metrics_dir: Optional[Path] = typer.Option(None, help="Also write filter.json and filter_table.tsv here."),
     backend: Optional[str] = typer.Option(None, help="Detector: hog (offline) or yolov4-tiny."),
     params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
-    set_: list[str] = typer.Option([], "--set", help=SET_HELP + " Nested keys: --set ssim={threshold: 0.7}."),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP + " E.g. --set detector.threshold=0.6."),
+    progress: bool = typer.Option(True, help=PROGRESS_HELP),
 ):
     """Screen INPUT into OUTPUT/kept and OUTPUT/discarded/<filter>; print the discard table (Tables 5.5/5.9)."""
     ctx.obj = {"params": params, "set": set_, "progress": progress, "backend": backend}
@@ -179,33 +226,38 @@ def filter_generated(
         return
 
     def step():
-        run_filter(_filter_section(params, set_, backend), input_, output, metrics_dir, progress)
+        from reid.pipeline.filter import run_filter
+
+        refuse_dvc_outputs(output, *([metrics_dir] if metrics_dir else []))
+        run_filter(_filter_section(params, set_, backend), run_section(params, None), input_, output, metrics_dir,
+                   progress)
 
     run_reported(step)
 
 
 def _filter_section(params: Path, overrides: list[str], backend: Optional[str]) -> dict:
-    values = section(params, "filter", overrides)
-    if backend is not None:
-        values["detector"] = {**(values.get("detector") or {}), "backend": backend}
-    return values
+    backend_set = [f"detector.backend={backend}"] if backend is not None else []
+    return section(params, "filter", [*overrides, *backend_set])
 
 
 @filter_app.command()
 def calibrate(
     ctx: typer.Context,
-    data: Path = typer.Option(Path("data/prepared"), help="Prepared real data (its training images are scored)."),
-    metrics_dir: Path = typer.Option(Path("metrics"), help="Folder for detector_calibration.tsv, ssim_real.tsv, calibration.json."),
+    data: Path = typer.Option(Path("runs/prepared"), help="Prepared real data (its training images are scored)."),
+    metrics_dir: Path = typer.Option(Path("runs/calibration"), help="Folder for detector_calibration.tsv, ssim_real.tsv, calibration.json."),
     target_rejection: Optional[float] = typer.Option(None, help="Share of real images the threshold may reject (default 0.07)."),
 ):
     """Score the real training images: % rejected vs threshold (Fig 5.3), SSIM histogram (Fig 5.4), suggested threshold."""
     options = ctx.obj
 
     def step():
+        from reid.pipeline.calibrate_filters import run_calibration
+
+        refuse_dvc_outputs(metrics_dir)
         values = _filter_section(options["params"], options["set"], options["backend"])
         if target_rejection is not None:
             values["target_rejection"] = target_rejection
-        run_calibration(values, data, metrics_dir, options["progress"])
+        run_calibration(values, run_section(options["params"], None), data, metrics_dir, options["progress"])
 
     run_reported(step)
 

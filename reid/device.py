@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
-
-import torch
+from typing import TYPE_CHECKING
 
 from reid.errors import ReidError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def pick_device(requested: str = "auto") -> torch.device:
     """`auto` picks cuda when available; `cpu`, `cuda` or `cuda:N` are taken as asked."""
+    import torch  # here, so that stages without a network (prepare, filters) do not load torch
+
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

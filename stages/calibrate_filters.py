@@ -4,7 +4,10 @@ from pathlib import Path
 
 from reid.config import load_section
 from reid.errors import run_reported
-from reid.pipeline import run_calibration
+from reid.pipeline.calibrate_filters import run_calibration
 
 if __name__ == "__main__":
-    run_reported(lambda: run_calibration(load_section("filter"), data=Path("data/prepared"), metrics_dir=Path("metrics")))
+    run_reported(
+        lambda: run_calibration(load_section("filter"), load_section("run"), data=Path("data/prepared"),
+                                metrics_dir=Path("metrics"))
+    )

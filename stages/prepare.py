@@ -4,7 +4,7 @@ from pathlib import Path
 
 from reid.config import load_section
 from reid.errors import run_reported
-from reid.pipeline import run_prepare
+from reid.pipeline.prepare import run_prepare
 
 if __name__ == "__main__":
     run_reported(lambda: run_prepare(load_section("data"), Path("data/prepared")))

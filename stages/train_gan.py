@@ -1,19 +1,20 @@
-"""DVC stage `train_gan`: params `gan` + prepared training images -> data/gan (snapshot, grid), FID curve.
+"""DVC stage `train_gan`: params `gan` + prepared training images -> data/gan (snapshot, network files), training log.
 
-Single process: `python stages/train_gan.py`. Several processes (gloo on CPU,
+Single process: `python -m stages.train_gan`. Several processes (gloo on CPU,
 NCCL with one GPU each), with `gan.batch` split over them:
-`torchrun --nproc_per_node 2 stages/train_gan.py`.
+`torchrun --nproc_per_node 2 -m stages.train_gan`.
 """
 
 from pathlib import Path
 
 from reid.config import load_section
 from reid.errors import run_reported
-from reid.pipeline import run_gan_training
+from reid.pipeline.train_gan import run_gan_training
 
 if __name__ == "__main__":
     run_reported(
         lambda: run_gan_training(
-            load_section("gan"), data=Path("data/prepared"), run_dir=Path("data/gan"), metrics_dir=Path("metrics")
+            load_section("gan"), load_section("run"), data=Path("data/prepared"), run_dir=Path("data/gan"),
+            metrics_dir=Path("metrics"),
         )
     )

@@ -4,12 +4,13 @@ from pathlib import Path
 
 from reid.config import load_section
 from reid.errors import run_reported
-from reid.pipeline import run_training
+from reid.pipeline.train_reid import run_training
 
 if __name__ == "__main__":
     run_reported(
         lambda: run_training(
             load_section("reid"),
+            load_section("run"),
             data=Path("data/prepared"),
             model_path=Path("data/reid/model.pt"),
             checkpoints=Path("data/reid/checkpoints"),

@@ -12,7 +12,7 @@ import torch
 from conftest import tiny_generator
 
 from reid.gan.training import GanConfig
-from reid.pipeline import run_prepare
+from reid.pipeline.prepare import run_prepare
 
 
 def reid(*args, cwd=None):
@@ -25,7 +25,7 @@ def test_every_option_is_explained():
     from reid.cli import app
 
     commands = dict(get_command(app).commands)
-    assert {"prepare", "train", "evaluate", "train-gan", "generate", "filter"} <= set(commands)
+    assert {"prepare", "train", "evaluate", "train-gan", "evaluate-gan", "generate", "filter"} <= set(commands)
     commands.update({f"filter {k}": v for k, v in commands["filter"].commands.items()})
     assert "filter calibrate" in commands
     for name, command in commands.items():
@@ -111,3 +111,52 @@ def test_generate_filter_and_calibrate_outside_dvc(market_root, tmp_path):
     done = reid("filter", "--input", str(tmp_path / "missing"), *no_params, cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.strip() == \
         f"error: {tmp_path / 'missing' / 'manifest.csv'}: manifest not found; generate the images first (reid generate)"
+
+
+def test_prepare_refuses_a_folder_it_did_not_write(tmp_path):
+    """Defect: --output replaced an existing folder whole, deleting the user's files."""
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("years of work")
+    done = reid("prepare", "--output", str(foreign), "--no-progress", cwd=tmp_path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "was not written by this project" in done.stderr
+    assert (foreign / "thesis.tex").read_text() == "years of work" and len(list(foreign.iterdir())) == 1
+
+
+def test_cli_refuses_to_overwrite_dvc_outputs(tmp_path):
+    """Defect: `reid train --output data/reid/model.pt` overwrote a DVC-tracked output."""
+    (tmp_path / "dvc.yaml").write_text("stages:\n  train_reid:\n    cmd: x\n    outs:\n      - data/reid/model.pt\n")
+    done = reid("train", "--output", "data/reid/model.pt", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error: data/reid/model.pt: holds outputs of DVC stage 'train_reid'")
+    done = reid("train", "--metrics-dir", "data", "--data", str(tmp_path / "none"), cwd=tmp_path)
+    assert done.returncode == 2 and "DVC stage 'train_reid'" in done.stderr
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("seed=[1,", "error: --set seed=[1,: value is not valid YAML"),
+    ("synthetic=5", "error: params: data.synthetic must be a mapping"),
+    ("synthetic.train_ids=many", "error: params: data.synthetic.train_ids must be an int, got 'many'"),
+])
+def test_bad_set_values_are_one_line_errors(tmp_path, pair, message):
+    done = reid("prepare", "--output", str(tmp_path / "out"), "--set", pair, cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith(message), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("detector=hog", "params: filter.detector must be a mapping"),
+    ("target_rejection=1", "params: filter.target_rejection must be in [0, 1), got 1.0"),
+    ("ssim.threshold=.nan", "params: filter.ssim.threshold must be a finite number"),
+])
+def test_bad_filter_settings_are_one_line_errors(tmp_path, pair, message):
+    done = reid("filter", "--input", str(tmp_path), "--output", str(tmp_path / "out"), "--set", pair, cwd=tmp_path)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_generate_refuses_layer_groups_of_the_wrong_type(tmp_path):
+    done = reid("generate", "--first-pid", "5", "--output", str(tmp_path / "g"), "--set", "layers={fine: 3}",
+                cwd=tmp_path)
+    assert done.returncode == 2 and "params: gen.layers.fine must be a list of int, got 3" in done.stderr

@@ -1,5 +1,7 @@
 """FID: closed forms, independent computations, errors, and both feature backbones on tiny weights."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -7,7 +9,7 @@ import torch
 import torchvision
 
 from reid.data.images import IMAGENET_MEAN, IMAGENET_STD
-from reid.engine.train import TrainConfig, TrainResult, save_model
+from reid.engine.train import TrainConfig
 from reid.errors import ReidError
 from reid.metrics.fid import (
     feature_statistics,
@@ -16,7 +18,7 @@ from reid.metrics.fid import (
     frechet_distance,
     load_fid_backbone,
 )
-from reid.models.baseline import ReidNet
+from reid.models.baseline import ReidNet, save_model
 
 CPU = torch.device("cpu")
 
@@ -204,9 +206,9 @@ def inception(inception_file):
 @pytest.fixture(scope="module")
 def reid_backbone(tmp_path_factory):
     torch.manual_seed(0)
-    result = TrainResult(model=ReidNet("resnet18", 3), classes=[1, 2, 3], history=[], info={})
     path = tmp_path_factory.mktemp("reid") / "model.pt"
-    save_model(result, TrainConfig(arch="resnet18", height=32, width=16), path)
+    settings = dataclasses.asdict(TrainConfig(arch="resnet18", height=32, width=16))
+    save_model(ReidNet("resnet18", 3), settings, [1, 2, 3], {}, path)
     return load_fid_backbone("reid", path, CPU)
 
 

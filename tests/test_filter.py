@@ -14,11 +14,14 @@ from PIL import Image
 
 from reid.errors import ReidError
 from reid.filters.detector import load_detector
-from reid.filters.screen import (DETECTOR, KEPT, SSIM, decide, discard_table, read_manifest, real_ssim_per_person,
+from reid.data.generated import MANIFEST, read_manifest
+from reid.filters.screen import (DETECTOR, KEPT, SSIM, decide, discard_table, real_ssim_per_person,
                                  score_images)
 from reid.filters.ssim import ssim
-from reid.gan.mixing import MANIFEST, GenerationConfig, plan_persons, render_persons
-from reid.pipeline import run_filter
+from reid.gan.mixing import GenerationConfig, plan_persons, render_persons
+from reid.pipeline.calibrate_filters import run_calibration
+from reid.pipeline.filter import run_filter
+from reid.pipeline.prepare import run_prepare
 
 
 class BrightnessScore:
@@ -33,9 +36,9 @@ class BrightnessScore:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     folder = tmp_path_factory.mktemp("generated")
-    config = GenerationConfig(persons=4, images_per_person=6, seed=3, batch=8, grid_persons=0)
+    config = GenerationConfig(persons=4, images_per_person=6, seed=3, grid_persons=0)
     plan = plan_persons(config, first_pid=100)
-    render_persons(tiny_generator(), plan, config, folder, torch.device("cpu"), progress=False)
+    render_persons(tiny_generator(), plan, config, folder, torch.device("cpu"), 8, progress=False)
     plan.to_csv(folder / MANIFEST, index=False)
     return folder
 
@@ -73,7 +76,7 @@ def test_filter_stage_accounts_for_every_image(generated, tmp_path):
     assert expected[DETECTOR] > 0 and expected[SSIM] > 0 and expected[KEPT] > 0
     values = {"detector": {"backend": "hog", "threshold": detector_threshold}, "ssim": {"threshold": ssim_threshold},
               "grid": 6}
-    summary = run_filter(values, generated, tmp_path / "out", tmp_path / "metrics", progress=False)
+    summary = run_filter(values, {}, generated, tmp_path / "out", tmp_path / "metrics", progress=False)
     kept = pd.read_csv(tmp_path / "out" / "kept" / MANIFEST)
     by_detector = pd.read_csv(tmp_path / "out" / "discarded" / DETECTOR / MANIFEST)
     by_ssim = pd.read_csv(tmp_path / "out" / "discarded" / SSIM / MANIFEST)
@@ -126,5 +129,17 @@ def test_bad_generated_folders(generated, tmp_path):
     with pytest.raises(ReidError, match="missing column 'pid'"):
         read_manifest(tmp_path)
     with pytest.raises(ReidError, match="unknown key filter.detector.colour"):
-        run_filter({"detector": {"colour": 1}}, generated, tmp_path / "out", None, progress=False)
+        run_filter({"detector": {"colour": 1}}, {}, generated, tmp_path / "out", None, progress=False)
+    plan.head(0).to_csv(tmp_path / MANIFEST, index=False)  # a header and no rows
+    with pytest.raises(ReidError, match="manifest.csv: the manifest lists no images"):
+        read_manifest(tmp_path)
     assert not (tmp_path / "out").exists()
+
+
+def test_calibration_without_training_images_is_one_error(market_root, tmp_path):
+    run_prepare({"source": "market1501", "market1501_root": str(market_root)}, tmp_path / "p", False)
+    index = pd.read_csv(tmp_path / "p" / "index.csv")
+    index[index.split != "train"].to_csv(tmp_path / "p" / "index.csv", index=False)
+    with pytest.raises(ReidError, match="the index has no training images to calibrate the filters on"):
+        run_calibration({}, {}, tmp_path / "p", tmp_path / "metrics", progress=False)
+    assert not (tmp_path / "metrics").exists()

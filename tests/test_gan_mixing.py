@@ -11,11 +11,12 @@ from conftest import tiny_generator
 
 from reid.data.market import parse_market_name
 from reid.errors import ReidError
-from reid.gan.mixing import (INTERPOLATE, MANIFEST, SEED_GROUP, GenerationConfig, check_layers, latent_from_seed,
+from reid.data.generated import MANIFEST, SEED_GROUP
+from reid.gan.mixing import (INTERPOLATE, GenerationConfig, check_layers, latent_from_seed,
                              plan_persons, render_persons, split_by_shares, styles_for)
-from reid.gan.training import to_person
+from reid.gan.sampling import to_person
 
-SMALL = GenerationConfig(persons=3, images_per_person=9, seed=7, truncation_psi=0.8, batch=5, grid_persons=2,
+SMALL = GenerationConfig(persons=3, images_per_person=9, seed=7, truncation_psi=0.8, grid_persons=2,
                          shares={"coarse": 0.25, "middle": 0.25, "fine": 0.25, "interpolate": 0.25})
 
 
@@ -71,8 +72,8 @@ def test_layer_group_mixing_changes_only_its_ws():
 def test_render_writes_identical_bytes_and_the_seed_image_first(tmp_path):
     G = tiny_generator()
     plan = plan_persons(SMALL, first_pid=20)
-    sheet = render_persons(G, plan, SMALL, tmp_path / "a", torch.device("cpu"), progress=False)
-    render_persons(G, plan, SMALL, tmp_path / "b", torch.device("cpu"), progress=False)
+    sheet = render_persons(G, plan, SMALL, tmp_path / "a", torch.device("cpu"), 5, progress=False)
+    render_persons(G, plan, SMALL, tmp_path / "b", torch.device("cpu"), 5, progress=False)
     for file in plan.file:
         a, b = (tmp_path / "a" / file).read_bytes(), (tmp_path / "b" / file).read_bytes()
         assert a == b and a[:2] == b"\xff\xd8"  # a JPEG

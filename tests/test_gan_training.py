@@ -8,10 +8,15 @@ import pytest
 import torch
 
 from reid.errors import ReidError
-from reid.gan.training import SNAPSHOT, GanConfig, build_networks, load_generator, train_gan, transfer
+from reid.gan.sampling import load_generator, network_file
+from reid.gan.training import SNAPSHOT, GanConfig, build_networks, train_gan, transfer
 
 TINY = dict(cfg="T", resolution=16, channel_base=256, channel_max=16, z_dim=16, w_dim=16, batch=8, gamma=0.5,
-            tick_kimg=0.016, snap=2, grid=2, device="cpu", lr_g=0.005, lr_d=0.004)
+            tick_kimg=0.016, snap=2, lr_g=0.005, lr_d=0.004)
+
+
+def _train(images, config, folder, key="fp"):
+    return train_gan(images, config, folder, key, "cpu", progress=False)
 
 
 def constant_people(n=32, colour=(200, 40, 40)) -> torch.Tensor:
@@ -26,50 +31,65 @@ def _colour_error(G, target):
 
 
 def test_training_moves_generator_towards_the_data(tmp_path):
-    config = GanConfig(**TINY, kimg=0.4, ema_kimg=0.02)  # short EMA half-life for a short run
+    config = GanConfig(**{**TINY, "snap": 5}, kimg=0.4, ema_kimg=0.02)  # short EMA half-life for a short run
     target = torch.tensor([200, 40, 40]) / 127.5 - 1
     torch.manual_seed(config.seed)
     G0, _ = build_networks(config)
     before = _colour_error(G0.eval(), target)
-    result = train_gan(constant_people(), config, tmp_path, "fp", progress=False)
+    result = _train(constant_people(), config, tmp_path)
     after = _colour_error(result.G_ema, target)
     print(f"mean colour error: {before:.3f} -> {after:.3f}")
     assert after < 0.5 * before
     assert result.history[-1]["kimg"] == pytest.approx(0.4, abs=0.008)
-    assert (tmp_path / "grid.png").is_file() and (tmp_path / SNAPSHOT).is_file()
+    assert (tmp_path / SNAPSHOT).is_file() and len(list(tmp_path.glob(network_file(None)))) == 5
 
 
-def test_interrupted_run_resumes_from_snapshot_exactly(tmp_path):
+def test_interrupted_run_resumes_from_snapshot_exactly(tmp_path, monkeypatch):
     config = GanConfig(**TINY, kimg=0.096)
     images = constant_people()
-    straight = train_gan(images, config, tmp_path / "a", "fp", progress=False)
+    straight = _train(images, config, tmp_path / "a")
 
     class Killed(Exception):
         pass
 
-    calls = []
+    saves, save = [], torch.save
 
-    def kill_at_second_snapshot(G, nimg):
-        calls.append(nimg)
-        if len(calls) == 2:
+    def killed_at_second_snapshot(obj, path):
+        saves.append(path)
+        if len(saves) == 3:  # each snapshot saves the network file, then the resumable state
             raise Killed
-        return {"fid": float(nimg)}
+        save(obj, path)
 
+    monkeypatch.setattr(torch, "save", killed_at_second_snapshot)
     with pytest.raises(Killed):
-        train_gan(images, config, tmp_path / "b", "fp", evaluate=kill_at_second_snapshot, progress=False)
-    resumed = train_gan(images, config, tmp_path / "b", "fp", evaluate=lambda G, n: {"fid": float(n)},
-                        progress=False)
+        _train(images, config, tmp_path / "b")
+    monkeypatch.setattr(torch, "save", save)
+    resumed = _train(images, config, tmp_path / "b")
+    assert resumed.run == "resumed" and straight.run == "fresh"
     assert [row["kimg"] for row in resumed.history] == [row["kimg"] for row in straight.history]
-    assert resumed.history[1]["fid"] == pytest.approx(32.0)  # evaluated before the kill, kept by the snapshot
     for (name, a), b in zip(straight.G_ema.state_dict().items(), resumed.G_ema.state_dict().values()):
         assert torch.equal(a, b), name
-    other = train_gan(images, dataclasses.replace(config, seed=1), tmp_path / "b", "other", progress=False)
-    assert other.history[0]["kimg"] == pytest.approx(0.016)
+    assert not [p for p in (tmp_path / "b").iterdir() if ".tmp" in p.name]  # no crash debris left behind
+    other = _train(images, dataclasses.replace(config, seed=1), tmp_path / "b", "other")
+    assert other.run == "fresh" and other.history[0]["kimg"] == pytest.approx(0.016)
+
+
+def test_longer_run_extends_shorter_one_restarts_and_metrics_say_which(tmp_path):
+    """Defect: lowering kimg reported the old run; every call now says fresh, extended, complete or resumed."""
+    images = constant_people()
+    short = _train(images, GanConfig(**TINY, kimg=0.032), tmp_path)
+    assert short.run == "fresh" and len(list(tmp_path.glob(network_file(None)))) == 1
+    longer = _train(images, GanConfig(**TINY, kimg=0.064), tmp_path)
+    assert longer.run == "extended" and [r["kimg"] for r in longer.history] == [0.016, 0.032, 0.048, 0.064]
+    assert _train(images, GanConfig(**TINY, kimg=0.064), tmp_path).run == "complete"
+    again = _train(images, GanConfig(**TINY, kimg=0.032), tmp_path)
+    assert again.run == "fresh" and again.history[-1]["kimg"] == 0.032
+    assert [p.name for p in tmp_path.glob(network_file(None))] == [network_file(32)]  # the 0.064 files are gone
 
 
 def test_snapshot_loads_as_generator_and_transfers(tmp_path):
     config = GanConfig(**TINY, kimg=0.016)
-    result = train_gan(constant_people(), config, tmp_path, "fp", progress=False)
+    result = _train(constant_people(), config, tmp_path)
     G, saved = load_generator(tmp_path / SNAPSHOT, torch.device("cpu"))
     assert saved["resolution"] == 16
     for a, b in zip(G.state_dict().values(), result.G_ema.state_dict().values()):
@@ -83,8 +103,8 @@ def test_snapshot_loads_as_generator_and_transfers(tmp_path):
     assert report["transferred"] == len(tensors) - 1 and report["reinitialised"] == 1
     assert torch.equal(fresh.synthesis.input.freqs, result.G_ema.synthesis.input.freqs)
 
-    resumed = train_gan(constant_people(), dataclasses.replace(config, resume=str(tmp_path / SNAPSHOT)),
-                        tmp_path / "transfer", "t", progress=False)
+    resumed = _train(constant_people(), dataclasses.replace(config, resume=str(tmp_path / SNAPSHOT)),
+                     tmp_path / "transfer", "t")
     assert resumed.transfer_report["transferred"] == len(tensors) and resumed.transfer_report["reinitialised"] == 0
 
 
@@ -92,7 +112,7 @@ def test_bad_gan_inputs(tmp_path):
     with pytest.raises(ReidError, match="gan.batch must be >= 2"):
         GanConfig(batch=1)
     with pytest.raises(ReidError, match="fewer than gan.batch=8"):
-        train_gan(constant_people(4), GanConfig(**TINY), tmp_path, "fp", progress=False)
+        _train(constant_people(4), GanConfig(**TINY), tmp_path)
     (tmp_path / "x.pt").write_bytes(b"nope")
     with pytest.raises(ReidError, match="x.pt: not a loadable GAN snapshot"):
         load_generator(tmp_path / "x.pt", torch.device("cpu"))

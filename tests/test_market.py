@@ -11,7 +11,8 @@ import pytest
 from conftest import write_jpeg
 
 from reid.data.market import ImagePolicy, assign_validation, parse_market_name, read_market1501
-from reid.data.prepare import PrepareConfig, prepare_dataset, read_index
+from reid.data.index import read_index
+from reid.data.prepare import PrepareConfig, prepare_dataset
 from reid.errors import ReidError
 
 

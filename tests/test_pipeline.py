@@ -16,11 +16,13 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_PARAMS = {
     "data": {"synthetic": {"train_ids": 8, "test_ids": 6, "images_per_id": 6, "gallery_per_id": 4,
                            "distractors": 5, "junk": 3}},
-    "reid": {"arch": "resnet18", "height": 64, "width": 32, "epochs": 2, "batch_size": 8, "checkpoint_every": 1},
+    "run": {"checkpoint_every": 1, "batch": 8, "filter_batch": 16},
+    "reid": {"arch": "resnet18", "height": 64, "width": 32, "epochs": 2, "batch_size": 8},
     "gan": {"resolution": 16, "channel_base": 256, "channel_max": 16, "batch": 8, "kimg": 0.064, "tick_kimg": 0.032,
-            "snap": 1, "grid": 2, "fid": {"num_images": 20}},
-    "gen": {"persons": 3, "images_per_person": 4, "batch": 8, "grid_persons": 2},
-    "filter": {"batch": 16, "grid": 6},
+            "snap": 1},
+    "gan_eval": {"num_images": 20, "grid": 2},
+    "gen": {"persons": 3, "images_per_person": 4, "grid_persons": 2},
+    "filter": {"grid": 6},
 }
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.org"}
@@ -75,9 +77,11 @@ def test_repro_evaluates_and_is_idempotent(workspace):
     assert (workspace / "data/reid/model.pt").is_file()
     assert (workspace / "dvc.lock").is_file()
     gan = json.loads((workspace / "metrics/gan.json").read_text())
-    assert gan["fid_backbone"] == "reid-resnet18" and gan["kimg"] == 0.064 and gan["fid"] > 0
-    assert (workspace / "metrics/gan_fid.tsv").read_text().splitlines()[0] == "kimg\tfid"
-    assert (workspace / "data/gan/snapshot.pt").is_file() and (workspace / "data/gan/grid.png").is_file()
+    assert gan["fid_backbone"] == "reid-resnet18" and gan["kimg"] == 0.064 and gan["fid"] > gan["fid_real_floor"] > 0
+    fid_curve = (workspace / "metrics/gan_fid.tsv").read_text().splitlines()
+    assert fid_curve[0] == "kimg\tfid\tfid_real_floor" and len(fid_curve) == 3  # a row per network file
+    assert json.loads((workspace / "metrics/gan_train.json").read_text())["run"] == "fresh"
+    assert (workspace / "data/gan/snapshot.pt").is_file() and (workspace / "data/gan_eval/grid.png").is_file()
     manifest = (workspace / "data/generated/manifest.csv").read_text().splitlines()
     real_pids = {int(line.split(",")[1]) for line in (workspace / "data/prepared/index.csv").read_text().splitlines()[1:]}
     assert len(manifest) == 1 + 12 and int(manifest[1].split(",")[1]) == max(real_pids) + 1
@@ -93,20 +97,61 @@ def test_repro_evaluates_and_is_idempotent(workspace):
     assert "Data and pipelines are up to date" in dvc("status", cwd=workspace).stdout
 
 
-def test_experiment_changes_metrics(workspace):
+def _stale_stages(workspace) -> set[str]:
+    status = json.loads(dvc("status", "--json", cwd=workspace).stdout or "{}")
+    return {name.split(":")[-1] for name in status}
+
+
+def test_params_rerun_only_the_stages_that_read_them(workspace):
+    """Defect: run-time settings and other stages' sub-keys reran stages; GAN measuring was part of training."""
+    original = (workspace / "params.yaml").read_text()
+    changes = {("run", "device"): ("cpu", set()),
+               ("gan_eval", "num_images"): (12, {"evaluate_gan"}),
+               ("filter", "target_rejection"): (0.05, {"calibrate_filters"}),
+               ("filter", "grid"): (4, {"filter"})}
+    try:
+        for (group, key), (value, expected) in changes.items():
+            params = yaml.safe_load(original)
+            params[group][key] = value
+            (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            assert _stale_stages(workspace) == expected, (group, key)
+    finally:
+        (workspace / "params.yaml").write_text(original)
+
+
+def test_code_change_retrains_and_reevaluates(workspace):
+    """Defect: after a model-code change DVC reran train_reid, which found its checkpoint complete and trained nothing."""
+    baseline = workspace / "reid/models/baseline.py"
+    original = baseline.read_text()
+    try:
+        baseline.write_text(original + "\n# a change to the model code\n")
+        assert _stale_stages(workspace) == {"train_reid", "evaluate", "evaluate_gan"}
+        done = dvc("repro", cwd=workspace)
+        assert "Running stage 'train_reid'" in done.stdout and "Running stage 'evaluate'" in done.stdout
+        assert "Running stage 'train_gan'" not in done.stdout
+        assert json.loads((workspace / "metrics/train.json").read_text())["run"] == "fresh"
+    finally:
+        baseline.write_text(original)
+    dvc("repro", cwd=workspace)
+
+
+def test_experiment_changes_training(workspace):
+    """Defect: the old test compared a params value copied into train.json, true even if training ignored it."""
     run(["git", "add", "-A"], workspace)
     run(["git", "commit", "-qm", "baseline"], workspace)
+    before = (workspace / "metrics/train_log.tsv").read_text().splitlines()
     dvc("exp", "run", "-S", "reid.epochs=1", cwd=workspace)
-    diff = dvc("metrics", "diff", "--json", cwd=workspace).stdout
-    changed = json.loads(diff)
-    assert "metrics/train.json" in changed and "epochs" in changed["metrics/train.json"]
-    assert changed["metrics/train.json"]["epochs"] == {"old": 2, "new": 1, "diff": -1}
+    after = (workspace / "metrics/train_log.tsv").read_text().splitlines()
+    assert len(before) == 3 and len(after) == 2  # one epoch was trained, not two reused
+    changed = json.loads(dvc("metrics", "diff", "--json", cwd=workspace).stdout)
+    assert changed["metrics/train.json"]["final_train_loss"]["diff"] != 0
+    assert json.loads((workspace / "metrics/train.json").read_text())["run"] == "fresh"
 
 
 def test_bad_params_fail_with_one_line(workspace):
     params = yaml.safe_load((workspace / "params.yaml").read_text())
     params["data"]["source"] = "imagenet"
     (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    done = run([sys.executable, "stages/prepare.py"], workspace, check=False)
+    done = run([sys.executable, "-m", "stages.prepare"], workspace, check=False)
     assert done.returncode == 2
     assert done.stderr.strip() == "error: params: data.source must be one of ('synthetic', 'market1501'), got 'imagenet'"

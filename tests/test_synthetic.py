@@ -13,6 +13,7 @@ from PIL import Image
 
 from reid.data.synthetic import SyntheticConfig, plan, render, write_synthetic_market
 from reid.errors import ReidError
+from reid.io import OUTPUT_MARKER
 
 MARKET_NAME = re.compile(r"^(-1|\d{4})_c([1-6])s([1-6])_(\d{6})_(\d{2})\.jpg$")
 FOLDERS = ("bounding_box_train", "query", "bounding_box_test")
@@ -39,7 +40,13 @@ def _pixels(path: Path) -> np.ndarray:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """The data set's images (the project's output marker is not one)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != OUTPUT_MARKER}
+
+
+def _folders(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.name != OUTPUT_MARKER)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +57,7 @@ def small(tmp_path_factory) -> tuple[Path, dict]:
 
 def test_layout_names_and_image_format(small):
     root, _ = small
-    assert sorted(p.name for p in root.iterdir()) == sorted(FOLDERS)
+    assert _folders(root) == sorted(FOLDERS)
     for rows in _index(root).values():
         for path, _, _ in rows:
             with Image.open(path) as image:
@@ -105,7 +112,7 @@ def test_refuses_a_non_empty_root_and_accepts_an_empty_one(tmp_path):
     tiny = SyntheticConfig(train_ids=1, test_ids=1, images_per_id=2, gallery_per_id=2, distractors=1, junk=1)
     summary = write_synthetic_market(tmp_path / "empty", tiny, progress=False)
     assert (summary["train"]["images"], summary["gallery"]["images"]) == (2, 4)
-    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == sorted(FOLDERS)
+    assert _folders(tmp_path / "empty") == sorted(FOLDERS)
 
 
 def test_rejects_configs_without_a_cross_camera_match():

@@ -6,13 +6,22 @@ import pytest
 import torch
 import torchvision
 
-from reid.data.prepare import PrepareConfig, prepare_dataset, read_index
-from reid.engine.features import extract_features
-from reid.engine.train import CHECKPOINT_NAME, TrainConfig, load_model, save_model, train_reid
-from reid.errors import ReidError
-from reid.models.baseline import ReidNet, load_imagenet_weights
+import dataclasses
 
-TINY = dict(arch="resnet18", height=32, width=16, epochs=3, batch_size=4, checkpoint_every=1, device="cpu")
+from reid.data.index import read_index
+from reid.data.prepare import PrepareConfig, prepare_dataset
+from reid.engine.features import extract_features
+from reid.engine.train import CHECKPOINT_NAME, TrainConfig, train_reid
+from reid.errors import ReidError
+from reid.models.baseline import ReidNet, load_imagenet_weights, load_model, save_model
+from reid.pipeline import common
+from reid.pipeline.train_reid import run_training
+
+TINY = dict(arch="resnet18", height=32, width=16, epochs=3, batch_size=4)
+
+
+def _train(train, val, config, folder, key="k", **options):
+    return train_reid(train, val, config, folder, key, "cpu", 1, progress=False, **options)
 
 
 @pytest.fixture
@@ -48,8 +57,8 @@ def test_lr_step_at_two_thirds():
 def test_training_is_deterministic_and_resumes_exactly(prepared, tmp_path):
     train, val, _ = prepared
     config = TrainConfig(**TINY)
-    first = train_reid(train, val, config, tmp_path / "a", progress=False)
-    second = train_reid(train, val, config, tmp_path / "b", progress=False)
+    first = _train(train, val, config, tmp_path / "a")
+    second = _train(train, val, config, tmp_path / "b")
     assert _same(_weights(first.model), _weights(second.model))
     assert [h["train_loss"] for h in first.history] == [h["train_loss"] for h in second.history]
     assert first.history[1]["lr"] == pytest.approx(0.05) and first.history[2]["lr"] == pytest.approx(0.005)
@@ -62,27 +71,53 @@ def test_training_is_deterministic_and_resumes_exactly(prepared, tmp_path):
             raise Killed
 
     with pytest.raises(Killed):
-        train_reid(train, val, config, tmp_path / "c", progress=False, on_epoch=kill_after_first_epoch)
+        _train(train, val, config, tmp_path / "c", on_epoch=kill_after_first_epoch)
     assert (tmp_path / "c" / CHECKPOINT_NAME).is_file()
-    resumed = train_reid(train, val, config, tmp_path / "c", progress=False)
+    resumed = _train(train, val, config, tmp_path / "c")
+    assert resumed.info["run"] == "resumed" and first.info["run"] == "fresh"
     assert _same(_weights(first.model), _weights(resumed.model))
     timeless = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]  # noqa: E731
     assert timeless(resumed.history) == timeless(first.history)
 
 
-def test_checkpoint_from_other_params_is_ignored(prepared, tmp_path, capsys):
+def test_checkpoint_with_another_key_is_ignored(prepared, tmp_path, capsys):
     train, val, _ = prepared
-    train_reid(train, val, TrainConfig(**TINY), tmp_path / "ck", progress=False)
-    other = train_reid(train, val, TrainConfig(**{**TINY, "seed": 1}), tmp_path / "ck", progress=False)
-    assert len(other.history) == 3
-    assert "made with other params or data" in capsys.readouterr().out
+    _train(train, val, TrainConfig(**TINY), tmp_path / "ck", key="a")
+    again = _train(train, val, TrainConfig(**TINY), tmp_path / "ck", key="a")
+    assert again.info["run"] == "complete" and len(again.history) == 3
+    other = _train(train, val, TrainConfig(**TINY), tmp_path / "ck", key="b")
+    assert other.info["run"] == "fresh" and len(other.history) == 3
+    assert "starting afresh" in capsys.readouterr().out
+
+
+def _stage_training(prepared_dir, tmp_path, values):
+    return run_training({**TINY, **values}, {"device": "cpu", "checkpoint_every": 1}, prepared_dir,
+                        tmp_path / "model.pt", tmp_path / "ck", tmp_path / "metrics", progress=False)
+
+
+def test_a_code_change_or_new_weights_retrain_instead_of_reusing_the_checkpoint(prepared, tmp_path, monkeypatch):
+    """Defect: a finished checkpoint survived a change of the training code or of reid.pretrained's bytes."""
+    prepared_dir = tmp_path / "p"
+    assert _stage_training(prepared_dir, tmp_path, {"epochs": 1})["run"] == "fresh"
+    assert _stage_training(prepared_dir, tmp_path, {"epochs": 1})["run"] == "complete"
+    digest = common.code_digest
+    monkeypatch.setattr(common, "code_digest", lambda module: digest(module) + "-edited")
+    assert _stage_training(prepared_dir, tmp_path, {"epochs": 1})["run"] == "fresh"
+
+    weights = tmp_path / "imagenet.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    first = _stage_training(prepared_dir, tmp_path, {"epochs": 1, "pretrained": str(weights)})
+    torch.manual_seed(1)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)  # same path, other bytes
+    second = _stage_training(prepared_dir, tmp_path, {"epochs": 1, "pretrained": str(weights)})
+    assert first["run"] == second["run"] == "fresh"
 
 
 def test_saved_model_round_trip_gives_same_features(prepared, tmp_path):
     train, val, index = prepared
     config = TrainConfig(**{**TINY, "epochs": 1})
-    result = train_reid(train, val, config, tmp_path / "ck", progress=False)
-    save_model(result, config, tmp_path / "model.pt")
+    result = _train(train, val, config, tmp_path / "ck")
+    save_model(result.model, dataclasses.asdict(config), result.classes, result.info, tmp_path / "model.pt")
     model, saved = load_model(tmp_path / "model.pt", torch.device("cpu"))
     assert saved["arch"] == "resnet18" and saved["height"] == 32
     paths = list(index[index.split == "query"].path)
@@ -112,7 +147,7 @@ def test_imagenet_weights_import(tmp_path):
 def test_too_few_images_and_bad_model_file(prepared, tmp_path):
     train, val, _ = prepared
     with pytest.raises(ReidError, match="fewer than reid.batch_size=64"):
-        train_reid(train, val, TrainConfig(**{**TINY, "batch_size": 64}), tmp_path, progress=False)
+        _train(train, val, TrainConfig(**{**TINY, "batch_size": 64}), tmp_path)
     (tmp_path / "model.pt").write_bytes(b"not a model")
     with pytest.raises(ReidError, match="model.pt: not a loadable re-ID model"):
         load_model(tmp_path / "model.pt", torch.device("cpu"))

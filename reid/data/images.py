@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tqdm import tqdm
+
+from reid.progress import progress_bar
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -35,7 +36,7 @@ def load_images(
 ) -> torch.Tensor:
     """Decode images into one uint8 tensor shaped (N, 3, H, W)."""
     batch = torch.empty((len(paths), 3, height, width), dtype=torch.uint8)
-    for i, path in enumerate(tqdm(paths, desc=desc, unit="img", disable=not progress)):
+    for i, path in enumerate(progress_bar(paths, desc=desc, unit="img", disable=not progress)):
         batch[i] = torch.from_numpy(load_image(path, height, width)).permute(2, 0, 1)
     return batch
 

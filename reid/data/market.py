@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
-from tqdm import tqdm
 
 from reid.errors import ReidError
+from reid.progress import progress_bar
 
 #: Market-1501 folder name -> split name used in the index.
 SPLIT_DIRS = {"bounding_box_train": "train", "query": "query", "bounding_box_test": "gallery"}
@@ -123,7 +123,7 @@ def read_market1501(root: str | Path, policy: ImagePolicy = ImagePolicy(), progr
         files.extend((p, split) for p in names)
 
     rows = []
-    for path, split in tqdm(files, desc="check images", unit="img", disable=not progress):
+    for path, split in progress_bar(files, desc="check images", unit="img", disable=not progress):
         if not path.is_file():
             raise ReidError(f"{path}: not a regular file")
         pid, camid = parse_market_name(path)

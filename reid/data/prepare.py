@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pandas as pd
 from PIL import Image
-from tqdm import tqdm
 
 from reid.config import from_section
 from reid.data.market import INDEX_COLUMNS, ImagePolicy, assign_validation, read_market1501
 from reid.data.synthetic import SyntheticConfig, write_synthetic_market
+from reid.data.index import INDEX_FILE
 from reid.errors import ReidError
 from reid.io import atomic_dir
+from reid.progress import progress_bar
 
 SOURCES = ("synthetic", "market1501")
-INDEX_FILE = "index.csv"
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class PrepareConfig:
     width: int = 64
     wrong_size: str = "resize"
     grayscale: str = "refuse"
-    synthetic: dict = field(default_factory=dict)
+    synthetic: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.source not in SOURCES:
@@ -55,7 +55,7 @@ def _copy_images(source_root: Path, index: pd.DataFrame, target_root: Path, poli
     """Copy usable files byte for byte; re-encode the ones the policy fixes."""
     for folder in {Path(p).parent for p in index.path}:
         (target_root / folder).mkdir(parents=True, exist_ok=True)
-    for rel, fix in tqdm(zip(index.path, index.fix), total=len(index), desc="copy", unit="img", disable=not progress):
+    for rel, fix in progress_bar(zip(index.path, index.fix), total=len(index), desc="copy", unit="img", disable=not progress):
         if not fix:
             shutil.copyfile(source_root / rel, target_root / rel)
             continue
@@ -77,17 +77,4 @@ def prepare_dataset(config: PrepareConfig, output: str | Path, progress: bool = 
             _copy_images(root, index, tmp, config.policy, progress)
         index = assign_validation(index)[INDEX_COLUMNS]
         index.to_csv(tmp / INDEX_FILE, index=False)
-    return index
-
-
-def read_index(root: str | Path) -> pd.DataFrame:
-    """Read `<root>/index.csv` written by `prepare_dataset`, with absolute image paths."""
-    root = Path(root)
-    path = root / INDEX_FILE
-    if not path.is_file():
-        raise ReidError(f"{path}: index not found; run the prepare stage (reid prepare) first")
-    index = pd.read_csv(path)
-    if list(index.columns) != INDEX_COLUMNS:
-        raise ReidError(f"{path}: expected columns {INDEX_COLUMNS}, got {list(index.columns)}")
-    index["path"] = [str(root / p) for p in index.path]
     return index

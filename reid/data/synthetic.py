@@ -25,11 +25,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw
-from tqdm import tqdm
 
 from reid.device import usable_cores
 from reid.errors import ReidError
 from reid.io import atomic_dir
+from reid.progress import progress_bar
 
 CAMERAS = 6
 TRAIN_DIR, QUERY_DIR, GALLERY_DIR = "bounding_box_train", "query", "bounding_box_test"
@@ -772,15 +772,14 @@ def _summary(shots: list[Shot], root: Path, config: SyntheticConfig) -> dict:
 def write_synthetic_market(root: str | os.PathLike, config: SyntheticConfig, progress: bool = True) -> dict:
     """Write the synthetic data set in the Market-1501 layout under `root`; return counts.
 
-    `root` must be missing or empty.  The folder appears whole or not at all,
-    so an interrupted run never looks like a finished data set.
+    `root` must be missing, empty or a folder this project wrote (`atomic_dir`).
+    The folder appears whole or not at all, so an interrupted run never looks
+    like a finished data set.
     """
     root = Path(root)
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise ReidError(f"{root}: synthetic data set target must be missing or an empty folder")
     shots = plan(config)
     workers = min(usable_cores(), 8) if len(shots) >= PARALLEL_MIN_IMAGES else 1
-    bar = tqdm(total=len(shots), desc="synthetic market", unit="img", disable=not progress)
+    bar = progress_bar(total=len(shots), desc="synthetic market", unit="img", disable=not progress)
     with atomic_dir(root) as tmp, bar:
         for folder in _FOLDER_CODE:
             (tmp / folder).mkdir()

@@ -13,18 +13,16 @@ import pandas as pd
 
 from reid.device import pick_device
 from reid.engine.features import cosine_distance, extract_features, raw_pixel_features
-from reid.engine.train import load_model
 from reid.errors import ReidError
 from reid.metrics.rank import RankResult, evaluate_market1501
+from reid.models.baseline import load_model
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     """params.yaml `eval:` section."""
 
-    batch_size: int = 64
     max_rank: int = 50
-    device: str = "auto"
     raw_pixel_baseline: bool = True
 
 
@@ -59,18 +57,19 @@ def _rank(query_features, gallery_features, query: pd.DataFrame, gallery: pd.Dat
     )
 
 
-def evaluate_reid(index: pd.DataFrame, model_path: str | Path, config: EvalConfig, progress: bool = True) -> Evaluation:
+def evaluate_reid(index: pd.DataFrame, model_path: str | Path, config: EvalConfig, device: str = "auto",
+                  batch_size: int = 64, progress: bool = True) -> Evaluation:
     """Rank the gallery for every query with the model (and raw pixels) and score it."""
     query = index[index.split == "query"].reset_index(drop=True)
     gallery = index[index.split == "gallery"].reset_index(drop=True)
     if query.empty or gallery.empty:
         raise ReidError("the index has no query or no gallery images; rerun the prepare stage")
-    device = pick_device(config.device)
+    device = pick_device(device)
     model, model_config = load_model(model_path, device)
     size = (model_config["height"], model_config["width"])
-    query_features = extract_features(model, list(query.path), *size, device, config.batch_size, "query" if progress else "")
+    query_features = extract_features(model, list(query.path), *size, device, batch_size, "query" if progress else "")
     gallery_features = extract_features(
-        model, list(gallery.path), *size, device, config.batch_size, "gallery" if progress else ""
+        model, list(gallery.path), *size, device, batch_size, "gallery" if progress else ""
     )
     result = _rank(query_features, gallery_features, query, gallery, config.max_rank)
     raw = None

@@ -10,10 +10,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from reid.data.images import load_images, normalize
 from reid.models.baseline import ReidNet
+from reid.progress import progress_bar
 
 
 @torch.no_grad()
@@ -29,7 +29,7 @@ def extract_features(
     """(N, bottleneck) float32, rows of unit length."""
     model.eval()
     chunks = []
-    for start in tqdm(range(0, len(paths), batch_size), desc=desc, unit="batch", disable=not desc):
+    for start in progress_bar(range(0, len(paths), batch_size), desc=desc, unit="batch", disable=not desc):
         pixels = load_images(paths[start : start + batch_size], height, width)
         inputs = normalize(pixels, device)
         feature = model.features(inputs) + model.features(inputs.flip(-1))

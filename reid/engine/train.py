@@ -7,13 +7,13 @@ image of every identity (loss and top-1 error, thesis Fig 5.17).
 
 A checkpoint stores model, optimiser, scheduler, the augmentation generator
 and the history, so an interrupted run continued from it gives the same
-weights as an uninterrupted one.  It also stores a fingerprint of the config
-and the training files: a checkpoint from other params or data is ignored.
+weights as an uninterrupted one.  It also stores the run's resume key
+(params, training files, code, loaded weights): a checkpoint with another
+key is ignored and training starts afresh.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -22,13 +22,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from reid.data.images import augment, load_images, normalize
 from reid.device import pick_device
 from reid.errors import ReidError
-from reid.io import atomic_path, load_torch_file, fingerprint as checkpoint_fingerprint
+from reid.io import atomic_path, claim_run_dir, load_torch_file
 from reid.models.baseline import ReidNet, load_imagenet_weights
+from reid.progress import log, progress_bar
 
 CHECKPOINT_NAME = "last.pt"
 
@@ -53,11 +53,9 @@ class TrainConfig:
     dropout: float = 0.5
     pad: int = 10
     seed: int = 0
-    checkpoint_every: int = 5
-    device: str = "auto"
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "height", "width", "bottleneck", "checkpoint_every"):
+        for name in ("epochs", "batch_size", "height", "width", "bottleneck"):
             if getattr(self, name) < 1:
                 raise ReidError(f"params: reid.{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_size < 2:
@@ -67,12 +65,6 @@ class TrainConfig:
     def lr_step_epoch(self) -> int:
         return max(1, round(self.epochs * self.lr_step_fraction))
 
-    def fingerprint_fields(self) -> dict:
-        """What changes the result; device and checkpoint cadence do not."""
-        fields = dataclasses.asdict(self)
-        for name in ("device", "checkpoint_every"):
-            fields.pop(name)
-        return fields
 
 
 @dataclass
@@ -80,7 +72,7 @@ class TrainResult:
     model: ReidNet
     classes: list[int]
     history: list[dict]
-    info: dict
+    info: dict  # arch, pretrained, device, num_classes, run (fresh | resumed | complete)
 
 
 def _global_rng(device: torch.device) -> list[torch.Tensor]:
@@ -108,7 +100,7 @@ def _run_epoch(model, images, labels, config, device, optimizer=None, generator=
     else:
         batches = [torch.arange(i, min(i + 4 * config.batch_size, n)) for i in range(0, n, 4 * config.batch_size)]
     total_loss, correct, seen = 0.0, 0, 0
-    progress = tqdm(batches, desc=desc, unit="batch", leave=False, disable=not desc)
+    progress = progress_bar(batches, desc=desc, unit="batch", leave=False, disable=not desc)
     for batch in progress:
         pixels = augment(images[batch], config.pad, generator) if training else images[batch]
         inputs, targets = normalize(pixels, device), labels[batch].to(device)
@@ -122,7 +114,7 @@ def _run_epoch(model, images, labels, config, device, optimizer=None, generator=
         total_loss += loss.item() * len(batch)
         correct += (logits.argmax(1) == targets).sum().item()
         seen += len(batch)
-        progress.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        progress.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
     return total_loss / seen, 1.0 - correct / seen
 
 
@@ -131,24 +123,28 @@ def train_reid(
     val: pd.DataFrame,
     config: TrainConfig,
     checkpoint_dir: str | Path,
+    key: str,
+    device: str = "auto",
+    checkpoint_every: int = 5,
     progress: bool = True,
     on_epoch=None,
 ) -> TrainResult:
-    """Train on `train` rows (path, pid), validate on `val`; resume from `checkpoint_dir` if it matches.
+    """Train on `train` rows (path, pid), validate on `val`; resume from `checkpoint_dir` if its key is `key`.
 
     `on_epoch(history)` is called after every epoch (the stage writes its
     curves there, so a long run can be watched).
     """
+    if checkpoint_every < 1:
+        raise ReidError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
     if len(train) < config.batch_size:
         raise ReidError(f"only {len(train)} training images, fewer than reid.batch_size={config.batch_size}")
-    device = pick_device(config.device)
+    device = pick_device(device)
     classes = sorted(int(p) for p in train.pid.unique())
     class_of = {pid: i for i, pid in enumerate(classes)}
     unknown_val = sorted(set(int(p) for p in val.pid) - set(classes))
     if unknown_val:
         raise ReidError(f"validation pid {unknown_val[0]} has no training image")
 
-    fingerprint = checkpoint_fingerprint(config.fingerprint_fields(), list(train.path), list(train.pid))
     train_images = load_images(list(train.path), config.height, config.width, progress, "load train")
     val_images = load_images(list(val.path), config.height, config.width, progress, "load val")
     train_labels = torch.tensor([class_of[int(p)] for p in train.pid])
@@ -171,11 +167,11 @@ def train_reid(
     generator = torch.Generator().manual_seed(config.seed)
     history: list[dict] = []
 
-    checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_NAME
-    start_epoch = 0
+    checkpoint_path = claim_run_dir(checkpoint_dir) / CHECKPOINT_NAME
+    start_epoch, info["run"] = 0, "fresh"
     if checkpoint_path.is_file():
         state = load_torch_file(checkpoint_path, "checkpoint (delete it to start afresh)")
-        if state.get("fingerprint") == fingerprint:
+        if state.get("fingerprint") == key:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -183,11 +179,12 @@ def train_reid(
             _set_global_rng(state["global_rng"], device)
             history = list(state["history"])
             start_epoch = len(history)
-            tqdm.write(f"resuming from {checkpoint_path} after epoch {start_epoch}")
+            info["run"] = "complete" if start_epoch >= config.epochs else "resumed"
+            log(f"resuming from {checkpoint_path} after epoch {start_epoch}")
         else:
-            tqdm.write(f"ignoring {checkpoint_path}: it was made with other params or data")
+            log(f"starting afresh: {checkpoint_path} was made with other params, data, code or weights")
 
-    epochs = tqdm(range(start_epoch, config.epochs), desc="epochs", unit="epoch", disable=not progress)
+    epochs = progress_bar(range(start_epoch, config.epochs), desc="epochs", unit="epoch", disable=not progress)
     for epoch in epochs:
         started = time.perf_counter()
         lr = optimizer.param_groups[1]["lr"]
@@ -209,10 +206,10 @@ def train_reid(
                 "seconds": time.perf_counter() - started,
             }
         )
-        epochs.set_postfix(loss=f"{train_loss:.3f}", val_err=f"{val_err:.3f}")
-        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+        epochs.set_postfix(loss=f"{train_loss:.3f}", val_err=f"{val_err:.3f}", refresh=False)
+        if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == config.epochs:
             state = {
-                "fingerprint": fingerprint,
+                "fingerprint": key,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
@@ -225,30 +222,3 @@ def train_reid(
         if on_epoch is not None:
             on_epoch(history)
     return TrainResult(model, classes, history, info)
-
-
-def save_model(result: TrainResult, config: TrainConfig, path: str | Path) -> None:
-    """Weights plus what evaluation needs to rebuild the network, loadable with weights_only=True."""
-    payload = {
-        "state_dict": {k: v.cpu() for k, v in result.model.state_dict().items()},
-        "config": dataclasses.asdict(config),
-        "classes": result.classes,
-        "info": result.info,
-    }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def load_model(path: str | Path, device: torch.device) -> tuple[ReidNet, dict]:
-    """Rebuild a model saved by `save_model`; returns (model in eval mode, its saved config)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ReidError(f"{path}: model file not found; run the train_reid stage (reid train) first")
-    payload = load_torch_file(path, "re-ID model")
-    try:
-        config = payload["config"]
-        model = ReidNet(config["arch"], len(payload["classes"]), config["bottleneck"], config["dropout"])
-        model.load_state_dict(payload["state_dict"])
-    except (KeyError, RuntimeError, TypeError) as exc:
-        raise ReidError(f"{path}: not a re-ID model saved by this project ({type(exc).__name__})") from None
-    return model.to(device).eval(), config

@@ -9,6 +9,7 @@ images that reach it and the total's of all generated images.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -16,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
-from reid.config import from_section
+from reid.data.generated import MANIFEST, SEED_GROUP
 from reid.data.images import load_image
 from reid.errors import ReidError
+from reid.filters.detector import load_detector
 from reid.filters.ssim import ssim
-from reid.gan.mixing import MANIFEST, MANIFEST_COLUMNS, SEED_GROUP
+from reid.progress import progress_bar
 
 KEPT = "kept"
 DETECTOR = "detector"
@@ -32,12 +33,38 @@ PERSON_SHAPE = (128, 64)
 
 
 @dataclass(frozen=True)
+class HogOptions:
+    """params.yaml `filter.detector.hog:` (OpenCV's people detector on the edge-padded crop)."""
+
+    pad: float = 0.25
+    win_stride: int = 4
+    scale_step: float = 1.05
+
+
+@dataclass(frozen=True)
+class YoloOptions:
+    """params.yaml `filter.detector.yolo:` (external artifacts: the Darknet cfg and weights files)."""
+
+    cfg: str = "data/external/yolo/yolov4-tiny.cfg"
+    weights: str = "data/external/yolo/yolov4-tiny.weights"
+    input_size: int = 416
+    person_class: int = 0
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
 class DetectorSettings:
     """params.yaml `filter.detector:` (thesis: yolov4-tiny at 0.6)."""
 
     backend: str = "hog"
     threshold: float = 0.0
-    options: dict = field(default_factory=dict)  # backend options, e.g. cfg/weights paths for yolov4-tiny
+    hog: HogOptions = field(default_factory=HogOptions)
+    yolo: YoloOptions = field(default_factory=YoloOptions)
+
+    def load(self):
+        """The detector of `backend`, built with that backend's options."""
+        options = {"hog": self.hog, "yolov4-tiny": self.yolo}.get(self.backend)
+        return load_detector(self.backend, **(dataclasses.asdict(options) if options else {}))
 
 
 @dataclass(frozen=True)
@@ -51,35 +78,14 @@ class SsimSettings:
 class FilterConfig:
     """params.yaml `filter:` section."""
 
-    detector: dict = field(default_factory=dict)
-    ssim: dict = field(default_factory=dict)
-    batch: int = 256
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    ssim: SsimSettings = field(default_factory=SsimSettings)
     grid: int = 48                     # example images per kept/discarded sheet (thesis Figs 5.6-5.8)
-    target_rejection: float = 0.07     # `reid filter calibrate`: largest threshold rejecting at most this share
+    target_rejection: float = 0.07     # calibrate_filters: largest threshold rejecting at most this share
 
-    def detector_settings(self) -> DetectorSettings:
-        return from_section(DetectorSettings, self.detector, "filter.detector")
-
-    def ssim_settings(self) -> SsimSettings:
-        return from_section(SsimSettings, self.ssim, "filter.ssim")
-
-
-def read_manifest(folder: Path) -> pd.DataFrame:
-    """The manifest of a generated folder, checked: columns, files present, a seed image per person."""
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise ReidError(f"{path}: manifest not found; generate the images first (reid generate)")
-    manifest = pd.read_csv(path, keep_default_na=False)
-    missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
-    if missing:
-        raise ReidError(f"{path}: missing column {missing[0]!r} (expected {', '.join(MANIFEST_COLUMNS)})")
-    absent = [f for f in manifest.file if not (folder / f).is_file()]
-    if absent:
-        raise ReidError(f"{folder / absent[0]}: listed in {MANIFEST} but missing ({len(absent)} missing)")
-    seedless = sorted(set(manifest.pid) - set(manifest.pid[manifest.group == SEED_GROUP]))
-    if seedless:
-        raise ReidError(f"{path}: person {seedless[0]} has no seed image (group '{SEED_GROUP}') to compare with")
-    return manifest
+    def __post_init__(self):
+        if not 0 <= self.target_rejection < 1:
+            raise ReidError(f"params: filter.target_rejection must be in [0, 1), got {self.target_rejection}")
 
 
 def read_person_image(path: Path) -> np.ndarray:
@@ -93,7 +99,7 @@ def detector_scores(paths: list[Path], detector, batch: int, progress: bool = Tr
     """Detector score of every image file, `batch` images at a time (calibration on real images)."""
     scores = [np.asarray(detector.scores(np.stack([read_person_image(p) for p in paths[i : i + batch]])),
                          dtype=np.float64)
-              for i in tqdm(range(0, len(paths), batch), desc="calibrate detector", unit="batch",
+              for i in progress_bar(range(0, len(paths), batch), desc="calibrate detector", unit="batch",
                             disable=not progress)]
     return np.concatenate(scores) if scores else np.zeros(0)
 
@@ -102,7 +108,7 @@ def score_images(folder: Path, manifest: pd.DataFrame, detector, batch: int, pro
     """Detector score of every image and SSIM to its person's seed image (1 for the seed itself)."""
     seeds = manifest[manifest.group == SEED_GROUP].drop_duplicates("pid").set_index("pid").file
     detector_scores, similarities = [], []
-    for start in tqdm(range(0, len(manifest), batch), desc="filter", unit="batch", disable=not progress):
+    for start in progress_bar(range(0, len(manifest), batch), desc="filter", unit="batch", disable=not progress):
         rows = manifest.iloc[start : start + batch]
         images = np.stack([read_person_image(folder / f) for f in rows.file])
         references = np.stack([read_person_image(folder / seeds[pid]) for pid in rows.pid])
@@ -150,7 +156,7 @@ def write_sets(source: Path, scored: pd.DataFrame, output: Path, progress: bool 
         subset = scored[scored.verdict == verdict]
         folder = output / KEPT if verdict == KEPT else output / "discarded" / verdict
         folder.mkdir(parents=True, exist_ok=True)
-        for file in tqdm(subset.file, desc=f"write {verdict}", unit="img", disable=not progress):
+        for file in progress_bar(subset.file, desc=f"write {verdict}", unit="img", disable=not progress):
             link_or_copy(source / file, folder / file)
         subset.drop(columns="verdict").to_csv(folder / MANIFEST, index=False, float_format="%.6f")
 
@@ -159,7 +165,7 @@ def real_ssim_per_person(images: pd.DataFrame, progress: bool = True) -> np.ndar
     """Thesis Fig 5.4: each person's first image (by path) against each of their other images."""
     values = []
     persons = images.sort_values("path").groupby("pid").path
-    for _, paths in tqdm(persons, desc="real SSIM", unit="person", disable=not progress):
+    for _, paths in progress_bar(persons, desc="real SSIM", unit="person", disable=not progress):
         paths = list(paths)
         if len(paths) < 2:
             continue

@@ -22,17 +22,14 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from tqdm import tqdm
 
+from reid.data.generated import IMAGES, MANIFEST_COLUMNS, SEED_GROUP
 from reid.errors import ReidError
 from reid.gan.generator import Generator
-from reid.gan.training import to_person
+from reid.gan.sampling import to_person
+from reid.progress import progress_bar
 
-SEED_GROUP = "seed"
 INTERPOLATE = "interpolate"
-MANIFEST = "manifest.csv"
-IMAGES = "images"
-MANIFEST_COLUMNS = ["file", "pid", "camid", "seed", "mix_seed", "group", "layers", "psi", "weight"]
 
 
 def default_layer_groups() -> dict:
@@ -51,22 +48,20 @@ class GenerationConfig:
     images_per_person: int = 51
     seed: int = 0                      # person p is seed `seed + p`, as StyleGAN3's `gen_images.py --seeds`
     truncation_psi: float = 1.0
-    layers: dict = field(default_factory=default_layer_groups)
-    shares: dict = field(default_factory=default_shares)
+    layers: dict[str, list[int]] = field(default_factory=default_layer_groups)
+    shares: dict[str, float] = field(default_factory=default_shares)
     interpolation: float = 0.5         # an interpolated image moves up to this fraction towards the other w
     cameras: int = 6                   # camera ids 1..cameras, cycled over a person's images
     jpeg_quality: int = 95
-    batch: int = 32
     grid_persons: int = 8              # rows of the seed + variations sheet (thesis Fig 5.6)
-    device: str = "auto"
 
     def __post_init__(self):
         if self.persons < 1 or self.images_per_person < 1:
             raise ReidError("params: gen.persons and gen.images_per_person must be >= 1")
         if not 1 <= self.cameras <= 9:
             raise ReidError(f"params: gen.cameras must be 1..9 (one digit in Market names), got {self.cameras}")
-        if self.batch < 1 or self.grid_persons < 0:
-            raise ReidError("params: gen.batch must be >= 1 and gen.grid_persons >= 0")
+        if self.grid_persons < 0:
+            raise ReidError("params: gen.grid_persons must be >= 0")
         if not 0 <= self.interpolation <= 1:
             raise ReidError(f"params: gen.interpolation must be in [0, 1], got {self.interpolation}")
         for name, layers in self.layers.items():
@@ -179,7 +174,7 @@ def jpeg_bytes(image: np.ndarray, quality: int) -> bytes:
 
 @torch.no_grad()
 def render_persons(G: Generator, manifest: pd.DataFrame, config: GenerationConfig, output: Path,
-                   device: torch.device, progress: bool = True) -> np.ndarray | None:
+                   device: torch.device, batch: int = 32, progress: bool = True) -> np.ndarray | None:
     """Write every manifest image as a 128x64 JPEG under `output`; return the sheet's images (or None).
 
     Batches follow the manifest order, so the same params give the same bytes.
@@ -188,9 +183,9 @@ def render_persons(G: Generator, manifest: pd.DataFrame, config: GenerationConfi
     G.eval()
     grid_rows = min(config.grid_persons, config.persons) * config.images_per_person
     grid = []
-    with tqdm(total=len(manifest), desc="generate", unit="img", disable=not progress) as bar:
-        for start in range(0, len(manifest), config.batch):
-            rows = manifest.iloc[start : start + config.batch]
+    with progress_bar(total=len(manifest), desc="generate", unit="img", disable=not progress) as bar:
+        for start in range(0, len(manifest), batch):
+            rows = manifest.iloc[start : start + batch]
             ws = styles_for(G, rows, config.truncation_psi, device)
             images = to_person(G.synthesis(ws).cpu()).permute(0, 2, 3, 1).numpy()
             for file, image in zip(rows.file, images):

@@ -9,14 +9,18 @@
   (default batch * 10/32 kimg, as StyleGAN3), capped at `ema_rampup` times
   the images seen so far.
 - Progress is counted in images shown (kimg); every `tick_kimg` is a tick and
-  every `snap` ticks a snapshot, a sample grid and a FID point are written.
+  every `snap` ticks a snapshot: the resumable state (`snapshot.pt`) and G_ema
+  alone (`network-<kimg>kimg.pt`), which the `evaluate_gan` stage measures.
+- A run resumes only from a snapshot whose key matches (params, training
+  images, the code that trains, the transferred weights); a run of the same
+  key to more kimg extends the finished one. Anything else starts fresh.
 - Under `torchrun --nproc_per_node N` (WORLD_SIZE > 1) each rank trains on
   batch/N images with its own random streams and the gradients are averaged
   across ranks, as StyleGAN3 does it: no DistributedDataParallel wrapper,
   since lazy R1 needs a double backward. Rank 0 writes snapshots and grids.
 
-Person crops (128x64) are stretched to the square GAN resolution and the
-samples are stretched back for viewing and for the re-ID pipeline.
+Person crops (128x64) are stretched to the square GAN resolution; samples
+become person crops again in `reid.gan.sampling`.
 """
 
 from __future__ import annotations
@@ -26,25 +30,25 @@ import dataclasses
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from reid.device import pick_device
 from reid.errors import ReidError
 from reid.gan.checkpoint import load_pretrained
 from reid.gan.discriminator import Discriminator
 from reid.gan.generator import Generator
-from reid.io import atomic_path, load_torch_file
-from reid.viz.grid import save_grid
+from reid.gan.sampling import build_generator, network_file
+from reid.io import atomic_path, claim_run_dir, load_torch_file
+from reid.progress import log, progress_bar
 
 SNAPSHOT = "snapshot.pt"
+RUN_MODES = ("fresh", "resumed", "extended", "complete")  # how a call met the run folder (metrics say which)
 EMA_BUFFER = re.compile(r"(^|\.)[^.]+_(avg|ema)$")  # running statistics G updates itself (w_avg, magnitude_ema)
 
 
@@ -69,11 +73,8 @@ class GanConfig:
     ema_rampup: float = 0.05
     r1_interval: int = 16
     mirror: bool = True
-    grid: int = 8
     seed: int = 0
     resume: str = ""
-    device: str = "auto"
-    fid: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.batch < 2:
@@ -87,14 +88,14 @@ class GanConfig:
         return kimg * 1000
 
     def fingerprint_fields(self) -> dict:
+        """Everything but kimg: a longer run of the same config extends the finished one."""
         fields = dataclasses.asdict(self)
-        for name in ("device", "snap", "grid", "fid", "kimg"):
-            fields.pop(name)  # a longer run of the same config continues from its snapshot
+        fields.pop("kimg")
         return fields
 
 
 def build_networks(config: GanConfig) -> tuple[Generator, Discriminator]:
-    G = Generator(config.z_dim, config.w_dim, config.resolution, 3, config.cfg, config.channel_base, config.channel_max)
+    G = build_generator(dataclasses.asdict(config))
     D = Discriminator(config.resolution, 3, config.channel_base, config.channel_max)
     return G, D
 
@@ -103,12 +104,6 @@ def to_square(images: torch.Tensor, resolution: int) -> torch.Tensor:
     """uint8 (N, 3, H, W) person crops -> float (N, 3, R, R) in [-1, 1], stretched to a square."""
     x = images.float().div(127.5).sub(1)
     return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
-
-
-def to_person(images: torch.Tensor, height: int = 128, width: int = 64) -> torch.Tensor:
-    """Generator output in [-1, 1] -> uint8 (N, 3, height, width), stretched back to the person aspect."""
-    x = F.interpolate(images.float(), size=(height, width), mode="bilinear", align_corners=False, antialias=True)
-    return x.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 def transfer(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict:
@@ -123,13 +118,6 @@ def transfer(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict:
         "shape_mismatch": mismatched[:20],
         "missing_in_source": sorted(set(own) - set(tensors))[:20],
     }
-
-
-@torch.no_grad()
-def generate_images(G: Generator, z: torch.Tensor, device: torch.device, batch: int = 32, psi: float = 1.0):
-    """uint8 person-shaped images (N, 3, 128, 64) from latents `z`, batch by batch."""
-    G.eval()
-    return torch.cat([to_person(G(z[i : i + batch].to(device), psi).cpu()) for i in range(0, len(z), batch)])
 
 
 def process_group(requested: str = "auto") -> tuple[int, int, torch.device]:
@@ -206,6 +194,7 @@ class GanResult:
     G_ema: Generator
     history: list[dict]
     transfer_report: dict | None
+    run: str  # one of RUN_MODES
 
 
 def _ema_update(G_ema: Generator, G: Generator, beta: float) -> None:
@@ -216,39 +205,55 @@ def _ema_update(G_ema: Generator, G: Generator, beta: float) -> None:
             b_ema.copy_(b)
 
 
+def _read_snapshot(snapshot: Path, key: str, total: int) -> tuple[dict | None, str]:
+    """The snapshot state to continue from and the run mode, or (None, "fresh") with the reason logged."""
+    if not snapshot.is_file():
+        return None, "fresh"
+    state = load_torch_file(snapshot, "GAN snapshot (delete it to start afresh)")
+    if state.get("fingerprint") != key:
+        log(f"starting afresh: {snapshot} was made with other params, data, code or weights")
+        return None, "fresh"
+    if state["cur_nimg"] > total:
+        log(f"starting afresh: {snapshot} is at {state['cur_nimg'] / 1000:g} kimg, beyond gan.kimg={total / 1000:g}")
+        return None, "fresh"
+    if state["cur_nimg"] == total:
+        return state, "complete"
+    finished = state["cur_nimg"] >= int(state["config"]["kimg"] * 1000)
+    log(f"{'extending' if finished else 'resuming'} {snapshot} from {state['cur_nimg'] / 1000:g} kimg")
+    return state, "extended" if finished else "resumed"
+
+
 def train_gan(
     real_images: torch.Tensor,
     config: GanConfig,
     run_dir: str | Path,
-    fingerprint: str,
-    evaluate: Callable[[Generator, int], dict] | None = None,
+    key: str,
+    device: str = "auto",
     progress: bool = True,
 ) -> GanResult:
     """Train on uint8 person crops (N, 3, H, W); snapshots go to `run_dir` and are resumed from.
 
-    `evaluate(G_ema, cur_nimg)` runs at every snapshot (the stage computes FID
-    there) and its dict is added to that snapshot's history row.
-
-    Under torchrun every rank calls this with the same arguments; `config.batch`
-    is the global batch, split evenly over the ranks. Only rank 0 evaluates and
-    writes to `run_dir`, so only its history carries the evaluation results.
+    `key` is the resume key (params, data, code, weights): a snapshot with
+    another key is not continued, and a fresh run deletes the run's older
+    network files. Under torchrun every rank calls this with the same
+    arguments; `config.batch` is the global batch, split evenly over the
+    ranks, and only rank 0 writes to `run_dir`.
     """
     if len(real_images) < config.batch:
         raise ReidError(f"only {len(real_images)} training images, fewer than gan.batch={config.batch}")
-    rank, world, device = process_group(config.device)
+    rank, world, device = process_group(device)
     if config.batch % world:
         raise ReidError(f"gan.batch={config.batch} does not split evenly over {world} processes")
     batch = config.batch // world
-    log = tqdm.write if rank == 0 else lambda message: None
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = claim_run_dir(run_dir) if rank == 0 else Path(run_dir)
     torch.manual_seed(config.seed)
     G, D = build_networks(config)
     report = None
     if config.resume:
         report = transfer(G, load_pretrained(config.resume))
-        log(f"transfer learning from {config.resume}: {report['transferred']} tensors transferred, "
-            f"{report['reinitialised']} re-initialised")
+        if rank == 0:
+            log(f"transfer learning from {config.resume}: {report['transferred']} tensors transferred, "
+                f"{report['reinitialised']} re-initialised")
     G, D = G.to(device), D.to(device)
     if world > 1:
         _broadcast_state(G)
@@ -259,35 +264,34 @@ def train_gan(
     opt_G = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(0.0, 0.99), eps=1e-8)
     opt_D = torch.optim.Adam(D.parameters(), lr=config.lr_d * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
     generator = torch.Generator().manual_seed(config.seed if world == 1 else _rank_seed(config.seed, rank))
-    grid_z = torch.randn(config.grid * config.grid, config.z_dim, generator=torch.Generator().manual_seed(config.seed))
     real = to_square(real_images, config.resolution)
-
-    cur_nimg, step, history, spent = 0, 0, [], 0.0
-    snapshot = run_dir / SNAPSHOT
-    if snapshot.is_file():
-        state = load_torch_file(snapshot, "GAN snapshot (delete it to start afresh)")
-        if state.get("fingerprint") == fingerprint:
-            for module, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_G, "opt_G"), (opt_D, "opt_D")):
-                module.load_state_dict(state[key])
-            rank_rng = state.get("rank_rng", [])
-            if len(rank_rng) == world:  # the same number of ranks: each continues its own streams
-                generator.set_state(rank_rng[rank][0])
-                torch.set_rng_state(rank_rng[rank][1])
-            elif rank == 0:  # other ranks keep the fresh streams seeded above
-                generator.set_state(state["generator"])
-                torch.set_rng_state(state["global_rng"])
-            cur_nimg, step, history, spent = state["cur_nimg"], state["step"], list(state["history"]), state["seconds"]
-            report = state.get("transfer_report") or report
-            log(f"resuming from {snapshot} at {cur_nimg / 1000:g} kimg")
-        else:
-            log(f"ignoring {snapshot}: it was made with other params or data")
 
     total = int(config.kimg * 1000)
     tick_nimg = int(config.tick_kimg * 1000)
+    cur_nimg, step, history, spent = 0, 0, [], 0.0
+    snapshot = run_dir / SNAPSHOT
+    state, mode = _read_snapshot(snapshot, key, total)
+    if state is None:
+        if rank == 0:
+            for old in run_dir.glob(network_file(None)):
+                old.unlink()
+    else:
+        for module, name in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_G, "opt_G"), (opt_D, "opt_D")):
+            module.load_state_dict(state[name])
+        rank_rng = state.get("rank_rng", [])
+        if len(rank_rng) == world:  # the same number of ranks: each continues its own streams
+            generator.set_state(rank_rng[rank][0])
+            torch.set_rng_state(rank_rng[rank][1])
+        elif rank == 0:  # other ranks keep the fresh streams seeded above
+            generator.set_state(state["generator"])
+            torch.set_rng_state(state["global_rng"])
+        cur_nimg, step, history, spent = state["cur_nimg"], state["step"], list(state["history"]), state["seconds"]
+        report = state.get("transfer_report") or report
+
     started = time.perf_counter() - spent
-    bar = tqdm(total=total / 1000, initial=cur_nimg / 1000, unit="kimg", desc="train_gan",
-               disable=not progress or rank != 0,
-               bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} kimg [{elapsed}<{remaining}, {rate_fmt}]")
+    bar = progress_bar(total=total / 1000, initial=cur_nimg / 1000, unit="kimg", desc="train_gan",
+                       disable=not progress or rank != 0,
+                       bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} kimg [{elapsed}<{remaining}, {rate_fmt}]")
     loss_sum = {"G": 0.0, "D": 0.0, "n": 0}
     while cur_nimg < total:
         batch_idx = torch.randint(0, len(real), (batch,), generator=generator)
@@ -328,7 +332,7 @@ def train_gan(
         cur_nimg += config.batch
         step += 1
         bar.update(min(cur_nimg, total) / 1000 - bar.n)  # no float drift past the total
-        bar.set_postfix(G=f"{loss_G.item():.3f}", D=f"{loss_D.item():.3f}")
+        bar.set_postfix(G=f"{loss_G.item():.3f}", D=f"{loss_D.item():.3f}", refresh=False)
 
         tick_done = cur_nimg // tick_nimg > (cur_nimg - config.batch) // tick_nimg
         if tick_done or cur_nimg >= total:
@@ -336,25 +340,23 @@ def train_gan(
                 sums = torch.tensor([loss_sum["G"], loss_sum["D"]], dtype=torch.float64, device=device)
                 dist.all_reduce(sums)
                 loss_sum["G"], loss_sum["D"] = (sums / world).tolist()
-            row = {"kimg": cur_nimg / 1000, "loss_G": loss_sum["G"] / loss_sum["n"],
-                   "loss_D": loss_sum["D"] / loss_sum["n"], "seconds": time.perf_counter() - started}
+            history.append({"kimg": cur_nimg / 1000, "loss_G": loss_sum["G"] / loss_sum["n"],
+                            "loss_D": loss_sum["D"] / loss_sum["n"], "seconds": time.perf_counter() - started})
             loss_sum = {"G": 0.0, "D": 0.0, "n": 0}
-            snapshot_due = (cur_nimg // tick_nimg) % config.snap == 0 or cur_nimg >= total
-            if snapshot_due and rank == 0 and evaluate is not None:
-                row.update(evaluate(G_ema, cur_nimg))
-            history.append(row)
-            if snapshot_due:
+            if (cur_nimg // tick_nimg) % config.snap == 0 or cur_nimg >= total:
                 if world > 1:
                     rank_rng = [None] * world
                     dist.all_gather_object(rank_rng, (generator.get_state(), torch.get_rng_state()))
                 if rank == 0:
-                    save_grid(generate_images(G_ema, grid_z, device), run_dir / "grid.png", config.grid)
+                    settings = dataclasses.asdict(config)
+                    with atomic_path(run_dir / network_file(cur_nimg)) as tmp:
+                        torch.save({"G_ema": G_ema.state_dict(), "config": settings, "cur_nimg": cur_nimg}, tmp)
                     state = {
-                        "fingerprint": fingerprint, "G": G.state_dict(), "D": D.state_dict(),
+                        "fingerprint": key, "G": G.state_dict(), "D": D.state_dict(),
                         "G_ema": G_ema.state_dict(), "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(),
                         "generator": generator.get_state(), "global_rng": torch.get_rng_state(),
-                        "cur_nimg": cur_nimg, "step": step, "history": history, "seconds": row["seconds"],
-                        "transfer_report": report or {}, "config": dataclasses.asdict(config),
+                        "cur_nimg": cur_nimg, "step": step, "history": history, "seconds": history[-1]["seconds"],
+                        "transfer_report": report or {}, "config": settings,
                     }
                     if world > 1:
                         state["rank_rng"] = rank_rng
@@ -363,21 +365,7 @@ def train_gan(
     bar.close()
     if world > 1:
         dist.barrier()  # every rank returns once rank 0 has written the final snapshot
-    return GanResult(G_ema.eval(), history, report)
-
-
-def load_generator(path: str | Path, device: torch.device) -> tuple[Generator, dict]:
-    """G_ema of a snapshot written by `train_gan`, in eval mode, with the config it was trained with."""
-    if not Path(path).is_file():
-        raise ReidError(f"{path}: GAN snapshot not found; train the GAN first (reid train-gan or dvc repro train_gan)")
-    state = load_torch_file(path, "GAN snapshot")
-    if not isinstance(state, dict) or "G_ema" not in state or "config" not in state:
-        raise ReidError(f"{path}: not a GAN snapshot of this project (no G_ema/config)")
-    values = {k: v for k, v in state["config"].items() if k in {f.name for f in dataclasses.fields(GanConfig)}}
-    config = GanConfig(**values)
-    G, _ = build_networks(config)
-    G.load_state_dict(state["G_ema"])
-    return G.to(device).eval(), state["config"]
+    return GanResult(G_ema.eval(), history, report, mode)
 
 
 def real_sample(images: torch.Tensor, count: int, seed: int) -> torch.Tensor:

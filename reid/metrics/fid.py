@@ -38,9 +38,9 @@ import torchvision
 from torch import nn
 
 from reid.data.images import normalize
-from reid.engine.train import load_model
 from reid.errors import ReidError
 from reid.io import check_tensor_shapes, load_torch_file
+from reid.models.baseline import load_model
 
 __all__ = [
     "FidBackbone",

@@ -14,7 +14,7 @@ import torchvision
 from torch import nn
 
 from reid.errors import ReidError
-from reid.io import check_tensor_shapes, load_torch_file
+from reid.io import atomic_path, check_tensor_shapes, load_torch_file
 
 #: Backbone constructors and the width of their pooled output.
 ARCHS = {
@@ -99,3 +99,30 @@ def load_imagenet_weights(model: ReidNet, path: str | Path) -> dict:
                         f"{model.arch} ImageNet weights")
     model.backbone.load_state_dict(state)
     return {"pretrained": str(path), "tensors_loaded": len(state)}
+
+
+def save_model(model: ReidNet, settings: dict, classes: list[int], info: dict, path: str | Path) -> None:
+    """Weights plus what evaluation needs to rebuild the network (the `reid:` params), loadable with weights_only=True."""
+    payload = {
+        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        "config": settings,
+        "classes": classes,
+        "info": info,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_model(path: str | Path, device: torch.device) -> tuple[ReidNet, dict]:
+    """Rebuild a model saved by `save_model`; returns (model in eval mode, its saved config)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReidError(f"{path}: model file not found; run the train_reid stage (reid train) first")
+    payload = load_torch_file(path, "re-ID model")
+    try:
+        config = payload["config"]
+        model = ReidNet(config["arch"], len(payload["classes"]), config["bottleneck"], config["dropout"])
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, RuntimeError, TypeError) as exc:
+        raise ReidError(f"{path}: not a re-ID model saved by this project ({type(exc).__name__})") from None
+    return model.to(device).eval(), config

@@ -1,0 +1,89 @@
+"""Stage `evaluate_gan`: every network file of a GAN run -> FID curve, real-vs-real floor, sample grids.
+
+FID on the project's re-ID features means little alone, so it is reported
+next to the FID between two disjoint halves of the real images at the same
+sample size (the floor a perfect generator would reach).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from reid.config import from_section
+from reid.data.images import load_images
+from reid.data.index import GAN_SPLITS, read_index
+from reid.device import pick_device
+from reid.errors import ReidError
+from reid.gan.sampling import generate_images, load_generator, network_file, network_kimg
+from reid.io import atomic_dir, atomic_write_json
+from reid.metrics.fid import fid_between, load_fid_backbone
+from reid.pipeline.common import run_settings, write_tsv
+from reid.progress import progress_bar
+from reid.viz.grid import save_grid
+
+
+@dataclass(frozen=True)
+class GanEvalConfig:
+    """params.yaml `gan_eval:` section."""
+
+    backbone: str = "reid"                 # reid (the trained re-ID model, offline) | inception
+    weights: str = "data/reid/model.pt"    # the backbone's weights file
+    num_images: int = 500                  # generated and real images per FID point (and per floor half)
+    grid: int = 8                          # sample grids are grid x grid images, the same latents every network
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.num_images < 2 or self.grid < 1:
+            raise ReidError("params: gan_eval.num_images must be >= 2 and gan_eval.grid >= 1")
+
+
+def run_gan_evaluation(values: dict, run: dict, data: Path, run_dir: Path, output: Path, metrics_dir: Path,
+                       progress: bool = True) -> dict:
+    """FID of every network file in `run_dir` and the floor; grids into `output`; gan.json and gan_fid.tsv."""
+    config = from_section(GanEvalConfig, values, "gan_eval")
+    settings = run_settings(run)
+    device = pick_device(settings.device)
+    networks = sorted(Path(run_dir).glob(network_file(None)))
+    if not networks:
+        raise ReidError(f"{run_dir}: no network files; train the GAN first (reid train-gan or dvc repro train_gan)")
+    index = read_index(data)
+    images = load_images(list(index.path[index.split.isin(GAN_SPLITS)]), 128, 64, progress, "load real images")
+    count = min(config.num_images, len(images) // 2)
+    order = torch.as_tensor(np.random.default_rng(config.seed).permutation(len(images)))
+    reals, other_reals = images[order[:count]], images[order[count : 2 * count]]
+    backbone = load_fid_backbone(config.backbone, config.weights, device)
+    floor = fid_between(backbone, reals, other_reals, settings.batch)
+    rows = []
+    with atomic_dir(output) as tmp:
+        for path in progress_bar(networks, desc="evaluate_gan", unit="network", disable=not progress):
+            G, _ = load_generator(path, device)
+            latents = torch.Generator().manual_seed(config.seed)
+            grid_z = torch.randn(config.grid**2, G.z_dim, generator=latents)
+            fid_z = torch.randn(count, G.z_dim, generator=latents)
+            kimg = network_kimg(path)
+            save_grid(generate_images(G, grid_z, device, settings.batch), tmp / f"grid-{kimg:010.3f}kimg.png",
+                      config.grid)
+            rows.append({"kimg": kimg, "fid": fid_between(backbone, reals, generate_images(G, fid_z, device,
+                                                                                            settings.batch))})
+        shutil.copyfile(tmp / f"grid-{rows[-1]['kimg']:010.3f}kimg.png", tmp / "grid.png")
+    curve = pd.DataFrame(rows).assign(fid_real_floor=floor)
+    write_tsv(metrics_dir / "gan_fid.tsv", curve)
+    summary = {
+        "fid_backbone": backbone.name,
+        "fid_images": count,
+        "kimg": rows[-1]["kimg"],
+        "fid": round(rows[-1]["fid"], 4),
+        "fid_first": round(rows[0]["fid"], 4),
+        "fid_real_floor": round(floor, 4),
+        "fid_over_floor": round(rows[-1]["fid"] / floor, 3) if floor > 0 else None,
+    }
+    atomic_write_json(metrics_dir / "gan.json", summary)
+    print(f"GAN at {summary['kimg']:g} kimg: FID ({backbone.name}, {count} images) {summary['fid']} "
+          f"(real-vs-real floor {summary['fid_real_floor']}; first network {summary['fid_first']})")
+    return summary

@@ -1,0 +1,65 @@
+"""Stage `filter`: params `filter` + data/generated -> data/filtered (kept/, discarded/<filter>/), discard table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from reid.config import from_section
+from reid.data.generated import read_manifest
+from reid.filters.screen import (KEPT, VERDICTS, FilterConfig, decide, discard_table, read_person_image,
+                                 score_images, write_sets)
+from reid.io import atomic_dir, atomic_write_json
+from reid.pipeline.common import run_settings, write_tsv
+from reid.viz.grid import save_grid
+
+
+def _example_sheet(folder: Path, files: list[str], count: int) -> np.ndarray | None:
+    """Up to `count` images spread evenly over `files` (None when there are none)."""
+    if not files:
+        return None
+    picks = np.unique(np.linspace(0, len(files) - 1, min(count, len(files))).round().astype(int))
+    return np.stack([read_person_image(folder / files[i]) for i in picks])
+
+
+def run_filter(values: dict, run: dict, generated: Path, output: Path, metrics_dir: Path | None,
+               progress: bool = True) -> dict:
+    """Screen a generated folder into `output` (kept/, discarded/<filter>/, scores, sheets) and report.
+
+    Writes metrics/filter.json and the discard table metrics/filter_table.tsv when `metrics_dir` is given.
+    """
+    config = from_section(FilterConfig, values, "filter")
+    settings = run_settings(run)
+    manifest = read_manifest(generated)
+    detector = config.detector.load()
+    scored = score_images(generated, manifest, detector, settings.filter_batch, progress)
+    scored["verdict"] = decide(scored, config.detector.threshold, config.ssim.threshold)
+    table = discard_table(scored.verdict, detector.name)
+    with atomic_dir(output) as tmp:
+        write_sets(generated, scored, tmp, progress)
+        scored.to_csv(tmp / "scores.csv", index=False, float_format="%.6f")
+        for verdict in VERDICTS:
+            sheet = _example_sheet(generated, list(scored.file[scored.verdict == verdict]), config.grid)
+            if sheet is not None:
+                save_grid(sheet, tmp / f"{verdict}.png", 12)
+    summary = {
+        "detector": detector.name,
+        "detector_threshold": config.detector.threshold,
+        "ssim_threshold": config.ssim.threshold,
+        "generated": len(scored),
+        "kept": int((scored.verdict == KEPT).sum()),
+        "discarded_detector": int(table.images_discarded[0]),
+        "discarded_detector_pct": round(float(table.percent[0]), 2),
+        "discarded_ssim": int(table.images_discarded[1]),
+        "discarded_ssim_pct": round(float(table.percent[1]), 2),
+        "discarded_total": int(table.images_discarded[2]),
+        "discarded_total_pct": round(float(table.percent[2]), 2),
+        "kept_persons": int(scored.pid[scored.verdict == KEPT].nunique()),
+    }
+    if metrics_dir is not None:
+        atomic_write_json(metrics_dir / "filter.json", summary)
+        write_tsv(metrics_dir / "filter_table.tsv", table)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(f"kept {summary['kept']} of {summary['generated']} images in {output / KEPT}")
+    return summary

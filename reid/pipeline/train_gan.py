@@ -1,0 +1,56 @@
+"""Stage `train_gan`: params `gan` + prepared training images -> data/gan (snapshot, network files), training log.
+
+Measuring the networks (FID, grids) is the `evaluate_gan` stage's job, so a
+change of the FID settings or of the re-ID model does not retrain the GAN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch.distributed as dist
+
+from reid.config import from_section
+from reid.data.images import load_images
+from reid.data.index import GAN_SPLITS, read_index
+from reid.gan.training import GanConfig, process_group, train_gan
+from reid.io import atomic_write_json
+from reid.pipeline.common import resume_key, run_settings, write_tsv
+
+
+def run_gan_training(values: dict, run: dict, data: Path, run_dir: Path, metrics_dir: Path,
+                     progress: bool = True) -> dict:
+    """Train the GAN on the prepared training images; write the run folder, gan_log.tsv and gan_train.json.
+
+    Also runs as N processes, `torchrun --nproc_per_node 2 -m stages.train_gan`:
+    the ranks train together and rank 0 alone writes the outputs and returns
+    the summary (the other ranks return an empty dict).
+    """
+    config = from_section(GanConfig, values, "gan")
+    settings = run_settings(run)
+    rank, world, _ = process_group(settings.device)
+    try:
+        index = read_index(data)
+        paths = list(index.path[index.split.isin(GAN_SPLITS)])
+        images = load_images(paths, 128, 64, progress and rank == 0, "load GAN images")
+        key = resume_key(config.fingerprint_fields(), __name__, paths, weights=config.resume)
+        result = train_gan(images, config, run_dir, key, settings.device, progress)
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+    if rank != 0:
+        return {}
+    history = pd.DataFrame(result.history)
+    write_tsv(metrics_dir / "gan_log.tsv", history)
+    summary = {
+        "cfg": config.cfg,
+        "resolution": config.resolution,
+        "run": result.run,
+        "kimg": float(history.kimg.iloc[-1]),
+        "train_seconds": round(float(history.seconds.iloc[-1]), 1),
+        "transfer": result.transfer_report or {"transferred": 0},
+    }
+    atomic_write_json(metrics_dir / "gan_train.json", summary)
+    print(f"trained GAN to {summary['kimg']:g} kimg ({result.run} run) in {summary['train_seconds']} s")
+    return summary
