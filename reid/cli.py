@@ -158,18 +158,21 @@ def evaluate_gan(
     output: Path = typer.Option(Path("runs/gan_eval"), help="Folder to create (replaced whole): a sample grid per network."),
     metrics_dir: Path = typer.Option(Path("runs/gan_eval"), help="Folder for gan.json and gan_fid.tsv."),
     weights: Optional[str] = typer.Option(None, help="FID backbone weights: a `reid train` model or Inception-v3 weights."),
+    calibration: Path = typer.Option(Path("runs/calibration/calibration.json"),
+                                     help="calibration.json of `reid filter calibrate`: the threshold when filter.detector.threshold is auto."),
     device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
     params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
-    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP + " The detector comes from the params' filter.detector."),
     progress: bool = typer.Option(True, help=PROGRESS_HELP),
 ):
-    """FID of every network file of a GAN run against the real images, the real-vs-real floor, sample grids."""
+    """Detector acceptance and FID (with the real-vs-real floor) of every network file of a GAN run; sample grids."""
     def step():
         from reid.pipeline.evaluate_gan import run_gan_evaluation
 
         refuse_dvc_outputs(output, metrics_dir)
         values = section(params, "gan_eval", set_, weights=weights)
-        run_gan_evaluation(values, run_section(params, device), data, run_dir, output, metrics_dir, progress)
+        run_gan_evaluation(values, section(params, "filter", []).get("detector"), run_section(params, device), data,
+                           run_dir, output, metrics_dir, calibration, progress)
 
     run_reported(step)
 
@@ -215,6 +218,8 @@ def filter_generated(
     input_: Path = typer.Option(Path("runs/generated"), "--input", help="Generated folder with manifest.csv."),
     output: Path = typer.Option(Path("runs/filtered"), help="Folder to create (replaced whole): kept/, discarded/<filter>/."),
     metrics_dir: Optional[Path] = typer.Option(None, help="Also write filter.json and filter_table.tsv here."),
+    calibration: Path = typer.Option(Path("runs/calibration/calibration.json"),
+                                     help="calibration.json of `reid filter calibrate`: the threshold when detector.threshold is auto."),
     backend: Optional[str] = typer.Option(None, help="Detector: hog (offline) or yolov4-tiny."),
     params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP + " E.g. --set detector.threshold=0.6."),
@@ -230,7 +235,7 @@ def filter_generated(
 
         refuse_dvc_outputs(output, *([metrics_dir] if metrics_dir else []))
         run_filter(_filter_section(params, set_, backend), run_section(params, None), input_, output, metrics_dir,
-                   progress)
+                   calibration, progress)
 
     run_reported(step)
 

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import re
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -61,13 +62,16 @@ def _describe(hint: Any) -> str:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint in _SCALARS:
         return hint.__name__
+    if origin in (typing.Union, types.UnionType) and all(arg in _SCALARS for arg in args):
+        return " or ".join(arg.__name__ for arg in args)
     if origin is list and len(args) == 1:
         return f"list of {_describe(args[0])}"
     if origin is dict and len(args) == 2 and args[0] is str:
         return f"mapping of str to {_describe(args[1])}"
     if _is_section(hint):
         return "mapping (section)"
-    raise TypeError(f"config fields support bool, int, float, str, list[X], dict[str, X] and dataclasses, not {hint!r}")
+    raise TypeError(f"config fields support bool, int, float, str, unions of those, list[X], dict[str, X] and "
+                    f"dataclasses, not {hint!r}")
 
 
 def _is_number(value: Any) -> bool:
@@ -79,6 +83,13 @@ def _convert(value: Any, hint: Any, key: str) -> Any:
     expected = _describe(hint)
     if _is_section(hint):
         return from_section(hint, value, key)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # the first member that takes the value
+        for member in typing.get_args(hint):
+            try:
+                return _convert(value, member, key)
+            except ReidError:
+                continue
+        raise ReidError(f"params: {key} must be {expected}, got {value!r}")
     origin, args = typing.get_origin(hint) or hint, typing.get_args(hint)
     if value is None and origin in (str, list, dict):
         return origin()

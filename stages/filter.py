@@ -10,6 +10,6 @@ if __name__ == "__main__":
     run_reported(
         lambda: run_filter(
             load_section("filter"), load_section("run"), generated=Path("data/generated"),
-            output=Path("data/filtered"), metrics_dir=Path("metrics"),
+            output=Path("data/filtered"), metrics_dir=Path("metrics"), calibration=Path("metrics/calibration.json"),
         )
     )

@@ -241,3 +241,16 @@ def test_overrides_then_from_section_check_the_result():
 def test_every_error_is_one_line(call):
     message = error(call)
     assert message and "\n" not in message and "\r" not in message
+
+
+@dataclass(frozen=True)
+class _Threshold:
+    value: float | str = "auto"
+
+
+def test_a_union_takes_the_first_member_that_fits():
+    assert from_section(_Threshold, {"value": 2}, "f").value == 2.0
+    assert isinstance(from_section(_Threshold, {"value": 2}, "f").value, float)
+    assert from_section(_Threshold, {"value": "auto"}, "f").value == "auto"
+    with pytest.raises(ReidError, match=r"^params: f.value must be float or str, got \[1\]$"):
+        from_section(_Threshold, {"value": [1]}, "f")

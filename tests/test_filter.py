@@ -50,10 +50,10 @@ def test_verdicts_follow_the_filter_order():
 
 def test_discard_table_percentages_as_the_thesis_counts_them():
     verdicts = pd.Series([DETECTOR] * 20 + [SSIM] * 8 + [KEPT] * 72)
-    table = discard_table(verdicts, "hog")
+    table = discard_table(verdicts, "hog pedestrian detection (score < 1.9)")
     assert list(table.images_discarded) == [20, 8, 28]
     assert table.percent.tolist() == pytest.approx([20.0, 10.0, 28.0])  # SSIM: 8 of the 80 that reached it
-    assert table.method[0] == "hog pedestrian detection"
+    assert table.method.tolist() == ["hog pedestrian detection (score < 1.9)", "SSIM", "TOTAL"]
 
 
 def test_scores_compare_every_image_with_its_seed_image(generated):
@@ -77,6 +77,7 @@ def test_filter_stage_accounts_for_every_image(generated, tmp_path):
     values = {"detector": {"backend": "hog", "threshold": detector_threshold}, "ssim": {"threshold": ssim_threshold},
               "grid": 6}
     summary = run_filter(values, {}, generated, tmp_path / "out", tmp_path / "metrics", progress=False)
+    assert summary["detector_threshold_source"] == "params"
     kept = pd.read_csv(tmp_path / "out" / "kept" / MANIFEST)
     by_detector = pd.read_csv(tmp_path / "out" / "discarded" / DETECTOR / MANIFEST)
     by_ssim = pd.read_csv(tmp_path / "out" / "discarded" / SSIM / MANIFEST)

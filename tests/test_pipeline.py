@@ -79,7 +79,8 @@ def test_repro_evaluates_and_is_idempotent(workspace):
     gan = json.loads((workspace / "metrics/gan.json").read_text())
     assert gan["fid_backbone"] == "reid-resnet18" and gan["kimg"] == 0.064 and gan["fid"] > gan["fid_real_floor"] > 0
     fid_curve = (workspace / "metrics/gan_fid.tsv").read_text().splitlines()
-    assert fid_curve[0] == "kimg\tfid\tfid_real_floor" and len(fid_curve) == 3  # a row per network file
+    assert fid_curve[0] == "kimg\tdetector_acceptance\tfid\tfid_real_floor\tdetector_acceptance_real"
+    assert len(fid_curve) == 3  # a row per network file
     assert json.loads((workspace / "metrics/gan_train.json").read_text())["run"] == "fresh"
     assert (workspace / "data/gan/snapshot.pt").is_file() and (workspace / "data/gan_eval/grid.png").is_file()
     manifest = (workspace / "data/generated/manifest.csv").read_text().splitlines()
@@ -90,6 +91,10 @@ def test_repro_evaluates_and_is_idempotent(workspace):
     assert "hog pedestrian detection" in done.stdout
     calibration = json.loads((workspace / "metrics/calibration.json").read_text())
     assert calibration["detector"] == "hog" and calibration["real_images"] > 0
+    # threshold auto: the filter and the GAN measure use the threshold calibrated on this data set's real images
+    assert screened["detector_threshold"] == gan["detector_threshold"] == calibration["suggested_threshold"]
+    assert screened["detector_threshold_source"].startswith("auto: rejects at most 7%")
+    assert 0 <= gan["detector_acceptance"] <= 1 and gan["detector_acceptance_real"] >= 0.5
     assert (workspace / "metrics/detector_calibration.tsv").read_text().startswith("threshold\trejected_pct")
 
     again = dvc("repro", cwd=workspace)

@@ -22,6 +22,7 @@ from reid.data.generated import MANIFEST, SEED_GROUP
 from reid.data.images import load_image
 from reid.errors import ReidError
 from reid.filters.detector import load_detector
+from reid.filters.quality import AUTO
 from reid.filters.ssim import ssim
 from reid.progress import progress_bar
 
@@ -57,7 +58,7 @@ class DetectorSettings:
     """params.yaml `filter.detector:` (thesis: yolov4-tiny at 0.6)."""
 
     backend: str = "hog"
-    threshold: float = 0.0
+    threshold: float | str = AUTO    # a person score, or `auto`: the one calibrate_filters found on the real images
     hog: HogOptions = field(default_factory=HogOptions)
     yolo: YoloOptions = field(default_factory=YoloOptions)
 
@@ -128,13 +129,16 @@ def decide(scored: pd.DataFrame, detector_threshold: float, ssim_threshold: floa
 
 
 def discard_table(verdicts: pd.Series, detector_name: str) -> pd.DataFrame:
-    """Tables 5.5/5.9: per filter the images discarded and % of those it saw; total % of all."""
+    """Tables 5.5/5.9: per filter the images discarded and % of those it saw; total % of all.
+
+    `detector_name` labels the first row (the filter stage adds the threshold and its source).
+    """
     total = len(verdicts)
     by_detector = int((verdicts == DETECTOR).sum())
     by_ssim = int((verdicts == SSIM).sum())
     reaching_ssim = total - by_detector
     rows = [
-        (f"{detector_name} pedestrian detection", by_detector, 100 * by_detector / total if total else 0.0),
+        (detector_name, by_detector, 100 * by_detector / total if total else 0.0),
         ("SSIM", by_ssim, 100 * by_ssim / reaching_ssim if reaching_ssim else 0.0),
         ("TOTAL", by_detector + by_ssim, 100 * (by_detector + by_ssim) / total if total else 0.0),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +12,18 @@ from reid.config import from_section
 from reid.data.index import read_index
 from reid.errors import ReidError
 from reid.filters.calibration import rejection_curve, threshold_for_rejection
+from reid.filters.quality import AUTO
 from reid.filters.screen import FilterConfig, detector_scores, real_ssim_per_person
 from reid.io import atomic_write_json
 from reid.pipeline.common import run_settings, write_tsv
 
 
 def run_calibration(values: dict, run: dict, data: Path, metrics_dir: Path, progress: bool = True) -> dict:
-    """Score the real training images and suggest the detector threshold.
+    """Score the real training images and find the detector threshold.
 
-    Prints the largest detector threshold that rejects at most `filter.target_rejection`
-    of the real images, the value to put in `filter.detector.threshold`.
+    The largest threshold that rejects at most `filter.target_rejection` of the real
+    images goes to calibration.json as `suggested_threshold`, which the filter and
+    evaluate_gan stages use when `filter.detector.threshold` is `auto`.
     """
     config = from_section(FilterConfig, values, "filter")
     settings = run_settings(run)
@@ -35,13 +38,13 @@ def run_calibration(values: dict, run: dict, data: Path, metrics_dir: Path, prog
     similarities = real_ssim_per_person(train, progress)
     counts, edges = np.histogram(similarities, bins=50, range=(0.0, 1.0))
     histogram = pd.DataFrame({"ssim": (edges[:-1] + edges[1:]) / 2, "images": counts})
-    suggested = threshold_for_rejection(scores, config.target_rejection)
-    threshold = config.detector.threshold
+    suggested = math.floor(threshold_for_rejection(scores, config.target_rejection) * 1e4) / 1e4  # rounded down: rejects no more
+    threshold = suggested if config.detector.threshold == AUTO else config.detector.threshold
     summary = {
         "detector": detector.name,
         "real_images": len(train),
         "target_rejection": config.target_rejection,
-        "suggested_threshold": round(float(suggested), 4),
+        "suggested_threshold": suggested,
         "threshold": threshold,
         "rejected_pct_at_threshold": round(100 * float(np.mean(scores < threshold)), 2),
         "real_ssim_median": round(float(np.median(similarities)), 4) if len(similarities) else None,

@@ -1,8 +1,11 @@
-"""Stage `evaluate_gan`: every network file of a GAN run -> FID curve, real-vs-real floor, sample grids.
+"""Stage `evaluate_gan`: every network file of a GAN run -> detector acceptance, FID and its floor, grids.
 
-FID on the project's re-ID features means little alone, so it is reported
-next to the FID between two disjoint halves of the real images at the same
-sample size (the floor a perfect generator would reach).
+The headline is what the filter will see: the share of generated images the
+pedestrian detector accepts at the calibrated threshold (real images: about
+1 - filter.target_rejection). FID on the project's re-ID features means
+little alone (a GAN can please a feature space without better images), so it
+is reported next to the FID between two disjoint halves of the real images at
+the same sample size, the floor a perfect generator would reach.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from reid.data.images import load_images
 from reid.data.index import GAN_SPLITS, read_index
 from reid.device import pick_device
 from reid.errors import ReidError
+from reid.filters.quality import CALIBRATION_FILE, detector_acceptance, resolve_threshold
+from reid.filters.screen import DetectorSettings
 from reid.gan.sampling import generate_images, load_generator, network_file, network_kimg
 from reid.io import atomic_dir, atomic_write_json
 from reid.metrics.fid import fid_between, load_fid_backbone
@@ -43,10 +48,17 @@ class GanEvalConfig:
             raise ReidError("params: gan_eval.num_images must be >= 2 and gan_eval.grid >= 1")
 
 
-def run_gan_evaluation(values: dict, run: dict, data: Path, run_dir: Path, output: Path, metrics_dir: Path,
-                       progress: bool = True) -> dict:
-    """FID of every network file in `run_dir` and the floor; grids into `output`; gan.json and gan_fid.tsv."""
+def _as_rows(images: torch.Tensor) -> np.ndarray:
+    """uint8 (N, 3, H, W) tensors -> (N, H, W, 3) arrays, as detectors take them."""
+    return images.permute(0, 2, 3, 1).numpy()
+
+
+def run_gan_evaluation(values: dict, detector_values: dict, run: dict, data: Path, run_dir: Path, output: Path,
+                       metrics_dir: Path, calibration: Path = CALIBRATION_FILE, progress: bool = True) -> dict:
+    """Acceptance and FID of every network file in `run_dir`, the real references; grids; gan.json, gan_fid.tsv."""
     config = from_section(GanEvalConfig, values, "gan_eval")
+    detector_settings = from_section(DetectorSettings, detector_values, "filter.detector")
+    threshold = resolve_threshold(detector_settings.threshold, detector_settings.backend, calibration)
     settings = run_settings(run)
     device = pick_device(settings.device)
     networks = sorted(Path(run_dir).glob(network_file(None)))
@@ -59,6 +71,8 @@ def run_gan_evaluation(values: dict, run: dict, data: Path, run_dir: Path, outpu
     reals, other_reals = images[order[:count]], images[order[count : 2 * count]]
     backbone = load_fid_backbone(config.backbone, config.weights, device)
     floor = fid_between(backbone, reals, other_reals, settings.batch)
+    detector = detector_settings.load()
+    real_acceptance = detector_acceptance(detector.scores(_as_rows(reals)), threshold.value)
     rows = []
     with atomic_dir(output) as tmp:
         for path in progress_bar(networks, desc="evaluate_gan", unit="network", disable=not progress):
@@ -69,12 +83,19 @@ def run_gan_evaluation(values: dict, run: dict, data: Path, run_dir: Path, outpu
             kimg = network_kimg(path)
             save_grid(generate_images(G, grid_z, device, settings.batch), tmp / f"grid-{kimg:010.3f}kimg.png",
                       config.grid)
-            rows.append({"kimg": kimg, "fid": fid_between(backbone, reals, generate_images(G, fid_z, device,
-                                                                                            settings.batch))})
+            fakes = generate_images(G, fid_z, device, settings.batch)
+            rows.append({"kimg": kimg, "detector_acceptance": detector_acceptance(detector.scores(_as_rows(fakes)),
+                                                                                  threshold.value),
+                         "fid": fid_between(backbone, reals, fakes, settings.batch)})
         shutil.copyfile(tmp / f"grid-{rows[-1]['kimg']:010.3f}kimg.png", tmp / "grid.png")
-    curve = pd.DataFrame(rows).assign(fid_real_floor=floor)
+    curve = pd.DataFrame(rows).assign(fid_real_floor=floor, detector_acceptance_real=real_acceptance)
     write_tsv(metrics_dir / "gan_fid.tsv", curve)
     summary = {
+        "detector_acceptance": round(rows[-1]["detector_acceptance"], 4),
+        "detector_acceptance_real": round(real_acceptance, 4),
+        "detector": detector.name,
+        "detector_threshold": threshold.value,
+        "detector_threshold_source": threshold.source,
         "fid_backbone": backbone.name,
         "fid_images": count,
         "kimg": rows[-1]["kimg"],
@@ -84,6 +105,7 @@ def run_gan_evaluation(values: dict, run: dict, data: Path, run_dir: Path, outpu
         "fid_over_floor": round(rows[-1]["fid"] / floor, 3) if floor > 0 else None,
     }
     atomic_write_json(metrics_dir / "gan.json", summary)
-    print(f"GAN at {summary['kimg']:g} kimg: FID ({backbone.name}, {count} images) {summary['fid']} "
-          f"(real-vs-real floor {summary['fid_real_floor']}; first network {summary['fid_first']})")
+    print(f"GAN at {summary['kimg']:g} kimg: {detector.name} accepts {100 * summary['detector_acceptance']:.1f}% "
+          f"of {count} generated images (real: {100 * real_acceptance:.1f}%); FID ({backbone.name}) "
+          f"{summary['fid']}, real-vs-real floor {summary['fid_real_floor']} (first network {summary['fid_first']})")
     return summary

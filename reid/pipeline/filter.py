@@ -8,6 +8,7 @@ import numpy as np
 
 from reid.config import from_section
 from reid.data.generated import read_manifest
+from reid.filters.quality import CALIBRATION_FILE, resolve_threshold
 from reid.filters.screen import (KEPT, VERDICTS, FilterConfig, decide, discard_table, read_person_image,
                                  score_images, write_sets)
 from reid.io import atomic_dir, atomic_write_json
@@ -24,18 +25,21 @@ def _example_sheet(folder: Path, files: list[str], count: int) -> np.ndarray | N
 
 
 def run_filter(values: dict, run: dict, generated: Path, output: Path, metrics_dir: Path | None,
-               progress: bool = True) -> dict:
+               calibration: Path = CALIBRATION_FILE, progress: bool = True) -> dict:
     """Screen a generated folder into `output` (kept/, discarded/<filter>/, scores, sheets) and report.
 
-    Writes metrics/filter.json and the discard table metrics/filter_table.tsv when `metrics_dir` is given.
+    A detector threshold `auto` is read from `calibration` (calibrate_filters' output on the real
+    images). Writes metrics/filter.json and the discard table metrics/filter_table.tsv when
+    `metrics_dir` is given.
     """
     config = from_section(FilterConfig, values, "filter")
     settings = run_settings(run)
+    threshold = resolve_threshold(config.detector.threshold, config.detector.backend, calibration)
     manifest = read_manifest(generated)
     detector = config.detector.load()
     scored = score_images(generated, manifest, detector, settings.filter_batch, progress)
-    scored["verdict"] = decide(scored, config.detector.threshold, config.ssim.threshold)
-    table = discard_table(scored.verdict, detector.name)
+    scored["verdict"] = decide(scored, threshold.value, config.ssim.threshold)
+    table = discard_table(scored.verdict, f"{detector.name} pedestrian detection (score < {threshold.value:g})")
     with atomic_dir(output) as tmp:
         write_sets(generated, scored, tmp, progress)
         scored.to_csv(tmp / "scores.csv", index=False, float_format="%.6f")
@@ -45,7 +49,8 @@ def run_filter(values: dict, run: dict, generated: Path, output: Path, metrics_d
                 save_grid(sheet, tmp / f"{verdict}.png", 12)
     summary = {
         "detector": detector.name,
-        "detector_threshold": config.detector.threshold,
+        "detector_threshold": threshold.value,
+        "detector_threshold_source": threshold.source,
         "ssim_threshold": config.ssim.threshold,
         "generated": len(scored),
         "kept": int((scored.verdict == KEPT).sum()),
@@ -60,6 +65,7 @@ def run_filter(values: dict, run: dict, generated: Path, output: Path, metrics_d
     if metrics_dir is not None:
         atomic_write_json(metrics_dir / "filter.json", summary)
         write_tsv(metrics_dir / "filter_table.tsv", table)
+    print(f"detector threshold {threshold.value:g} ({threshold.source})")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(f"kept {summary['kept']} of {summary['generated']} images in {output / KEPT}")
     return summary

@@ -1,0 +1,63 @@
+"""The GAN quality measure: the calibrated detector threshold (`auto`) and the share of images it accepts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from reid.data.images import load_image
+from reid.data.index import read_index
+from reid.errors import ReidError
+from reid.filters.quality import AUTO, detector_acceptance, resolve_threshold
+from reid.filters.screen import DetectorSettings
+from reid.pipeline.calibrate_filters import run_calibration
+from reid.pipeline.prepare import run_prepare
+
+TINY_SET = {"synthetic": {"train_ids": 12, "test_ids": 4, "images_per_id": 8, "gallery_per_id": 3,
+                          "distractors": 2, "junk": 2}}
+
+
+def _calibration(tmp_path, suggested, detector="hog", name="calibration.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps({"detector": detector, "suggested_threshold": suggested, "real_images": 100,
+                                "target_rejection": 0.07}))
+    return path
+
+
+def test_a_number_is_taken_as_given_and_auto_follows_the_calibration(tmp_path):
+    assert resolve_threshold(1.5, "hog", tmp_path / "none.json").value == 1.5
+    first = resolve_threshold(AUTO, "hog", _calibration(tmp_path, 1.9))
+    assert first.value == 1.9 and first.source.startswith("auto: rejects at most 7% of 100 real training images")
+    assert resolve_threshold(AUTO, "hog", _calibration(tmp_path, 0.5)).value == 0.5  # another data set's calibration
+
+
+def test_auto_without_a_matching_calibration_is_one_error(tmp_path):
+    with pytest.raises(ReidError, match="none.json: not found; threshold 'auto' needs the calibrate_filters stage"):
+        resolve_threshold(AUTO, "hog", tmp_path / "none.json")
+    with pytest.raises(ReidError, match="calibrated for the hog detector, not yolov4-tiny"):
+        resolve_threshold(AUTO, "yolov4-tiny", _calibration(tmp_path, 1.9))
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ReidError, match="bad.json: not a calibration written by calibrate_filters"):
+        resolve_threshold(AUTO, "hog", tmp_path / "bad.json")
+    with pytest.raises(ReidError, match="must be a number or 'auto', got 'high'"):
+        resolve_threshold("high", "hog", tmp_path / "none.json")
+
+
+def test_acceptance_counts_scores_at_or_above_the_threshold():
+    assert detector_acceptance(np.array([0.0, 1.0, 2.0, 3.0]), 2.0) == 0.5
+    with pytest.raises(ReidError, match="no detector scores"):
+        detector_acceptance(np.array([]), 1.0)
+
+
+def test_calibration_on_real_images_accepts_the_share_it_promises(tmp_path):
+    """Real training images measured at their own `auto` threshold pass at >= 1 - target_rejection (93%)."""
+    run_prepare(TINY_SET, tmp_path / "prepared", progress=False)
+    summary = run_calibration({}, {}, tmp_path / "prepared", tmp_path / "metrics", progress=False)
+    threshold = resolve_threshold(AUTO, "hog", tmp_path / "metrics" / "calibration.json")
+    assert threshold.value == summary["suggested_threshold"] == summary["threshold"]
+    index = read_index(tmp_path / "prepared")
+    train = np.stack([load_image(path, 128, 64) for path in index.path[index.split == "train"]])
+    accepted = detector_acceptance(DetectorSettings().load().scores(train), threshold.value)
+    assert 0.93 <= accepted < 1.0 and accepted == pytest.approx(1 - summary["rejected_pct_at_threshold"] / 100, abs=1e-4)
