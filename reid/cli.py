@@ -171,8 +171,9 @@ def evaluate_gan(
 
         refuse_dvc_outputs(output, metrics_dir)
         values = section(params, "gan_eval", set_, weights=weights)
-        run_gan_evaluation(values, section(params, "filter", []).get("detector"), run_section(params, device), data,
-                           run_dir, output, metrics_dir, calibration, progress)
+        psi = section(params, "gen", []).get("truncation_psi", 1.0)
+        run_gan_evaluation(values, section(params, "filter", []).get("detector"), psi, run_section(params, device),
+                           data, run_dir, output, metrics_dir, calibration, progress)
 
     run_reported(step)
 

@@ -160,3 +160,15 @@ def test_generate_refuses_layer_groups_of_the_wrong_type(tmp_path):
     done = reid("generate", "--first-pid", "5", "--output", str(tmp_path / "g"), "--set", "layers={fine: 3}",
                 cwd=tmp_path)
     assert done.returncode == 2 and "params: gen.layers.fine must be a list of int, got 3" in done.stderr
+
+
+def test_evaluate_gan_without_a_run_is_one_line(market_root, tmp_path):
+    run_prepare({"source": "market1501", "market1501_root": str(market_root)}, tmp_path / "prepared", False)
+    (tmp_path / "calibration.json").write_text(json.dumps(
+        {"detector": "hog", "suggested_threshold": 1.0, "real_images": 12, "target_rejection": 0.07}))
+    done = reid("evaluate-gan", "--data", str(tmp_path / "prepared"), "--run-dir", str(tmp_path / "gan"),
+                "--calibration", str(tmp_path / "calibration.json"), "--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {tmp_path / 'gan'}: no network files; train the GAN first " \
+        "(reid train-gan or dvc repro train_gan)"
+    assert not (tmp_path / "out").exists()

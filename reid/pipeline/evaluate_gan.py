@@ -53,10 +53,17 @@ def _as_rows(images: torch.Tensor) -> np.ndarray:
     return images.permute(0, 2, 3, 1).numpy()
 
 
-def run_gan_evaluation(values: dict, detector_values: dict, run: dict, data: Path, run_dir: Path, output: Path,
-                       metrics_dir: Path, calibration: Path = CALIBRATION_FILE, progress: bool = True) -> dict:
-    """Acceptance and FID of every network file in `run_dir`, the real references; grids; gan.json, gan_fid.tsv."""
+def run_gan_evaluation(values: dict, detector_values: dict, truncation_psi: float, run: dict, data: Path,
+                       run_dir: Path, output: Path, metrics_dir: Path, calibration: Path = CALIBRATION_FILE,
+                       progress: bool = True) -> dict:
+    """Acceptance and FID of every network file in `run_dir`, the real references; grids; gan.json, gan_fid.tsv.
+
+    Acceptance and grids are of images made at `truncation_psi`, as the generate stage makes them
+    (`gen.truncation_psi`); FID is at psi 1, as is usual, so it measures the whole distribution.
+    """
     config = from_section(GanEvalConfig, values, "gan_eval")
+    if isinstance(truncation_psi, bool) or not isinstance(truncation_psi, (int, float)):
+        raise ReidError(f"params: gen.truncation_psi must be a number, got {truncation_psi!r}")
     detector_settings = from_section(DetectorSettings, detector_values, "filter.detector")
     threshold = resolve_threshold(detector_settings.threshold, detector_settings.backend, calibration)
     settings = run_settings(run)
@@ -81,17 +88,18 @@ def run_gan_evaluation(values: dict, detector_values: dict, run: dict, data: Pat
             grid_z = torch.randn(config.grid**2, G.z_dim, generator=latents)
             fid_z = torch.randn(count, G.z_dim, generator=latents)
             kimg = network_kimg(path)
-            save_grid(generate_images(G, grid_z, device, settings.batch), tmp / f"grid-{kimg:010.3f}kimg.png",
-                      config.grid)
-            fakes = generate_images(G, fid_z, device, settings.batch)
-            rows.append({"kimg": kimg, "detector_acceptance": detector_acceptance(detector.scores(_as_rows(fakes)),
-                                                                                  threshold.value),
-                         "fid": fid_between(backbone, reals, fakes, settings.batch)})
+            save_grid(generate_images(G, grid_z, device, settings.batch, truncation_psi),
+                      tmp / f"grid-{kimg:010.3f}kimg.png", config.grid)
+            made = generate_images(G, fid_z, device, settings.batch, truncation_psi)
+            rows.append({"kimg": kimg,
+                         "detector_acceptance": detector_acceptance(detector.scores(_as_rows(made)), threshold.value),
+                         "fid": fid_between(backbone, reals, generate_images(G, fid_z, device, settings.batch))})
         shutil.copyfile(tmp / f"grid-{rows[-1]['kimg']:010.3f}kimg.png", tmp / "grid.png")
     curve = pd.DataFrame(rows).assign(fid_real_floor=floor, detector_acceptance_real=real_acceptance)
     write_tsv(metrics_dir / "gan_fid.tsv", curve)
     summary = {
         "detector_acceptance": round(rows[-1]["detector_acceptance"], 4),
+        "truncation_psi": truncation_psi,
         "detector_acceptance_real": round(real_acceptance, 4),
         "detector": detector.name,
         "detector_threshold": threshold.value,
