@@ -17,8 +17,14 @@ One class per concept of the paper:
 
 Config T uses 3x3 convolutions and separable sinc filters; config R uses 1x1
 convolutions and radial (jinc) filters, except in the critically sampled
-last layers.  Tensor names follow the official networks' state-dict names so
-that a pretrained pickle transfers tensor by tensor.
+last layers.  Config stylegan2 (`StyleGAN2Synthesis`, "Analyzing and Improving
+the Image Quality of StyleGAN", Fig. 7a) is the cheaper baseline NVIDIA's
+StyleGAN3 repository offers beside them: a learnt constant, modulated 3x3
+convs upsampling x2 per block, noise inputs and summed ToRGB outputs.
+Every config makes square or 2:1 (or 4:1) images: pedestrians are twice as
+tall as wide, and a square GAN would spend half its pixels on stretching.
+Tensor names follow the official networks' state-dict names so that a
+pretrained pickle transfers tensor by tensor.
 """
 
 from __future__ import annotations
