@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT / "data/prepared"))
     parser.add_argument("--fid-weights", default="/work/main/data/reid/model.pt")
     parser.add_argument("--eval-only", action="store_true", help="measure the trial's last snapshot again")
+    parser.add_argument("--psi", type=float, default=1.0, help="truncation of the measured samples")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -125,11 +126,11 @@ def main() -> None:
     halves = images[order[: args.images]], images[order[args.images : 2 * args.images]]
     real = real_floor_and_threshold(halves, train, backbone, ROOT / "benchmarks/gan_runs/real.json")
     latents = torch.randn(args.images, config.z_dim, generator=torch.Generator().manual_seed(123))
-    fake = generate_images(G, latents, device)
+    fake = generate_images(G, latents, device, psi=args.psi)
     passed = (load_detector("hog").scores(fake.permute(0, 2, 3, 1).numpy()) >= real["hog_threshold"]).mean()
     fid = fid_between(backbone, halves[0], fake)
 
-    overrides = " ".join(args.overrides)
+    overrides = " ".join(args.overrides) + (f" (psi {args.psi:g})" if args.psi != 1 else "")
     size = f"{config.resolution}x{config.img_width}"
     print(f"HOG threshold {real['hog_threshold']:.3f} (rejects {REJECT_REAL:.0%} of {len(train)} real train crops)")
     print("| trial | overrides | size | threads, matmul GFLOP/s | s/kimg | kimg | FID | floor | FID/floor | HOG pass "
