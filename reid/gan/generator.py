@@ -30,6 +30,7 @@ pretrained pickle transfers tensor by tensor.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reid.errors import ReidError
-from reid.gan.resample import FilteredLeakyReluSpec, design_lowpass, filtered_leaky_relu
+from reid.gan.resample import FilteredLeakyReluSpec, _depthwise, design_lowpass, filtered_leaky_relu
 
 CONFIGS = ("T", "R", "stylegan2")
 LRELU_GAIN = math.sqrt(2)
@@ -135,8 +136,7 @@ def upsample_2x(x: torch.Tensor, kernel: torch.Tensor, crop: int = 1) -> torch.T
     With StyleGAN2's 4x4 binomial kernel and crop 1 the output is exactly twice the input size.
     """
     c = x.shape[1]
-    weight = (kernel * 4).to(x.dtype)[None, None].expand(c, 1, *kernel.shape)
-    return F.conv_transpose2d(x, weight, stride=2, padding=crop, groups=c)
+    return F.conv_transpose2d(x, _depthwise(kernel * 4, c, x.dtype), stride=2, padding=crop, groups=c)
 
 
 def upsample_conv2d(x, weight, bias=None, kernel=None):
@@ -146,7 +146,7 @@ def upsample_conv2d(x, weight, bias=None, kernel=None):
     """
     x = F.conv_transpose2d(x, weight.flip([2, 3]).transpose(0, 1), stride=2)  # 2n + 1 samples
     c = x.shape[1]
-    x = F.conv2d(F.pad(x, [1, 1, 1, 1]), (kernel * 4).to(x.dtype)[None, None].expand(c, 1, *kernel.shape), groups=c)
+    x = F.conv2d(F.pad(x, [1, 1, 1, 1]), _depthwise(kernel * 4, c, x.dtype), groups=c)
     return x if bias is None else x + bias.view(1, -1, 1, 1)
 
 
@@ -163,12 +163,7 @@ def modulated_conv2d(x, weight, styles, bias, demodulate=True, input_gain=1.0, p
     With `up_kernel` the convolution doubles the resolution (`upsample_conv2d`).
     """
     x = x * (styles * input_gain)[:, :, None, None]
-    if up_kernel is None:
-        def conv(x, weight, bias=None):
-            return F.conv2d(x, weight, bias, padding=padding)
-    else:
-        def conv(x, weight, bias=None):
-            return upsample_conv2d(x, weight, bias, up_kernel)
+    conv = partial(F.conv2d, padding=padding) if up_kernel is None else partial(upsample_conv2d, kernel=up_kernel)
     if not demodulate:
         return conv(x, weight, bias)
     # sum over (in, kh, kw) of (weight * style)^2, for every (sample, out channel)
