@@ -17,8 +17,8 @@ TINY_PARAMS = {
     "data": {"synthetic": {"train_ids": 8, "test_ids": 6, "images_per_id": 6, "gallery_per_id": 4,
                            "distractors": 5, "junk": 3}},
     "reid": {"arch": "resnet18", "height": 64, "width": 32, "epochs": 2, "batch_size": 8, "checkpoint_every": 1},
-    "gan": {"resolution": 16, "channel_base": 256, "channel_max": 16, "batch": 8, "kimg": 0.064, "tick_kimg": 0.032,
-            "snap": 1, "grid": 2, "fid": {"num_images": 20}},
+    "gan": {"resolution": 16, "width": 8, "channel_base": 256, "channel_max": 16, "batch": 8, "kimg": 0.064,
+            "tick_kimg": 0.032, "snap": 1, "grid": 2, "fid": {"num_images": 20}},
     "gen": {"persons": 3, "images_per_person": 4, "batch": 8, "grid_persons": 2},
     "filter": {"batch": 16, "grid": 6},
 }
