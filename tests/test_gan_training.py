@@ -116,3 +116,15 @@ def test_bad_gan_inputs(tmp_path):
     (tmp_path / "x.pt").write_bytes(b"nope")
     with pytest.raises(ReidError, match="x.pt: not a loadable GAN snapshot"):
         load_generator(tmp_path / "x.pt", torch.device("cpu"))
+
+
+def test_person_shaped_stylegan2_with_diffaugment_trains_and_stops_at_its_time_budget(tmp_path):
+    config = GanConfig(**{**TINY, "cfg": "stylegan2", "resolution": 32, "width": 16, "gamma": -1,
+                          "augment": "color,translation,cutout"}, kimg=100)
+    result = train_gan(constant_people(), config, tmp_path, "fp", "cpu", progress=False, max_seconds=1e-9)
+    assert result.history[-1]["kimg"] == pytest.approx(0.008)  # one step, then out of time
+    G, saved = load_generator(tmp_path / SNAPSHOT, torch.device("cpu"))
+    assert saved["width"] == 16 and G(torch.randn(2, 16)).shape == (2, 3, 32, 16)
+    assert [p.name for p in tmp_path.glob(network_file(None))] == [network_file(8)]
+    with pytest.raises(ReidError, match="unknown transform"):
+        GanConfig(augment="colour")

@@ -1,7 +1,7 @@
 """StyleGAN2-type residual discriminator (Karras et al. 2020, "Analyzing and Improving ...", Fig. 7b).
 
 FromRGB at full resolution, residual blocks that halve the resolution down to
-4x4 (blur before each stride-2 step, 1/sqrt(2) on the residual sum), then an
+4x4, or 4x2 for 2:1 person crops (blur before each stride-2 step, 1/sqrt(2) on the residual sum), then an
 epilogue with the minibatch standard deviation feature (Karras et al. 2018,
 §3), a 3x3 conv and two fully connected layers to one logit.  StyleGAN3 kept
 this discriminator.  All weights use the equalised learning rate.
@@ -83,14 +83,16 @@ class MinibatchStd(nn.Module):
 class Discriminator(nn.Module):
     """D(images in [-1, 1]) -> one real/fake logit per image."""
 
-    def __init__(self, img_resolution=64, img_channels=3, channel_base=32768, channel_max=512, mbstd_group=4):
+    def __init__(self, img_resolution=64, img_channels=3, channel_base=32768, channel_max=512, mbstd_group=4,
+                 img_width=None):
         super().__init__()
         log_res = int(math.log2(img_resolution))
+        last_width = 4 * (img_width or img_resolution) // img_resolution  # width of the 4-row epilogue
 
         def channels(res):
             return min(channel_base // res, channel_max)
 
-        self.img_resolution = img_resolution
+        self.img_resolution, self.img_width = img_resolution, img_width or img_resolution
         self.from_rgb = Conv2d(img_channels, channels(img_resolution), 1)
         self.block_names = []
         for res in (2**i for i in range(log_res, 2, -1)):
@@ -100,7 +102,7 @@ class Discriminator(nn.Module):
         c4 = channels(4)
         self.mbstd = MinibatchStd(mbstd_group)
         self.conv = Conv2d(c4 + 1, c4, 3)
-        self.fc = FullyConnected(c4 * 16, c4, activation=True)
+        self.fc = FullyConnected(c4 * 4 * last_width, c4, activation=True)
         self.out = FullyConnected(c4, 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

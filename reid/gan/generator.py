@@ -17,13 +17,20 @@ One class per concept of the paper:
 
 Config T uses 3x3 convolutions and separable sinc filters; config R uses 1x1
 convolutions and radial (jinc) filters, except in the critically sampled
-last layers.  Tensor names follow the official networks' state-dict names so
-that a pretrained pickle transfers tensor by tensor.
+last layers.  Config stylegan2 (`StyleGAN2Synthesis`, "Analyzing and Improving
+the Image Quality of StyleGAN", Fig. 7a) is the cheaper baseline NVIDIA's
+StyleGAN3 repository offers beside them: a learnt constant, modulated 3x3
+convs upsampling x2 per block, noise inputs and summed ToRGB outputs.
+Every config makes square or 2:1 (or 4:1) images: pedestrians are twice as
+tall as wide, and a square GAN would spend half its pixels on stretching.
+Tensor names follow the official networks' state-dict names so that a
+pretrained pickle transfers tensor by tensor.
 """
 
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import torch
@@ -31,9 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from reid.errors import ReidError
-from reid.gan.resample import FilteredLeakyReluSpec, design_lowpass, filtered_leaky_relu
+from reid.gan.resample import FilteredLeakyReluSpec, _depthwise, design_lowpass, filtered_leaky_relu
 
-CONFIGS = ("T", "R")
+CONFIGS = ("T", "R", "stylegan2")
 LRELU_GAIN = math.sqrt(2)
 FULL_RATE_BLOCK_BYTES = 16 << 20  # half of glibc's largest mmap threshold (32 MiB on 64-bit)
 
@@ -79,11 +86,11 @@ class MappingNetwork(nn.Module):
 
 
 class SynthesisInput(nn.Module):
-    """Fourier features: sin(2*pi*(f . x + phase)) sampled on the first layer's grid."""
+    """Fourier features: sin(2*pi*(f . x + phase)) sampled on the first layer's (height, width) grid."""
 
     def __init__(self, w_dim, channels, size, sampling_rate, bandwidth):
         super().__init__()
-        self.channels, self.size = channels, int(size)
+        self.channels, self.size = channels, (int(size[0]), int(size[1]))
         self.sampling_rate, self.bandwidth = float(sampling_rate), float(bandwidth)
         # Frequencies uniform over the disk of radius `bandwidth`, phases uniform.
         radius = bandwidth * torch.rand(channels).sqrt()
@@ -113,16 +120,37 @@ class SynthesisInput(nn.Module):
         # Fade out frequencies that the grid cannot represent (they would alias).
         amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
 
-        extent = 0.5 * self.size / self.sampling_rate
-        coords = (torch.arange(self.size, device=w.device, dtype=w.dtype) + 0.5) / self.size * 2 - 1
-        grid = torch.stack(torch.meshgrid(coords * extent, coords * extent, indexing="xy"), -1)  # (H, W, 2) as (x, y)
+        # Both axes are sampled at the same rate, so a taller grid covers a longer extent.
+        ys, xs = ((torch.arange(size, device=w.device, dtype=w.dtype) + 0.5 - size / 2) / self.sampling_rate
+                  for size in self.size)
+        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)  # (H, W, 2) as (x, y)
         x = grid.reshape(1, -1, 2) @ freqs.transpose(1, 2) + phases.unsqueeze(1)  # (N, H*W, C)
         x = torch.sin(2 * math.pi * x) * amplitudes.unsqueeze(1)
         x = x @ (self.weight / math.sqrt(self.channels)).t()
-        return x.view(n, self.size, self.size, self.channels).permute(0, 3, 1, 2)  # channels-last, no copy
+        return x.view(n, *self.size, self.channels).permute(0, 3, 1, 2)  # channels-last, no copy
 
 
-def modulated_conv2d(x, weight, styles, bias, demodulate=True, input_gain=1.0, padding=0):
+def upsample_2x(x: torch.Tensor, kernel: torch.Tensor, crop: int = 1) -> torch.Tensor:
+    """Zero insertion x2 then the 2-D low-pass `kernel` (gain 4), as one grouped transposed convolution.
+
+    With StyleGAN2's 4x4 binomial kernel and crop 1 the output is exactly twice the input size.
+    """
+    c = x.shape[1]
+    return F.conv_transpose2d(x, _depthwise(kernel * 4, c, x.dtype), stride=2, padding=crop, groups=c)
+
+
+def upsample_conv2d(x, weight, bias=None, kernel=None):
+    """StyleGAN2's upsampling convolution: a stride-2 transposed conv, then the low-pass `kernel` (gain 4).
+
+    The flip makes it a zero-insert-then-correlate with `weight`, as every other conv is.
+    """
+    x = F.conv_transpose2d(x, weight.flip([2, 3]).transpose(0, 1), stride=2)  # 2n + 1 samples
+    c = x.shape[1]
+    x = F.conv2d(F.pad(x, [1, 1, 1, 1]), _depthwise(kernel * 4, c, x.dtype), groups=c)
+    return x if bias is None else x + bias.view(1, -1, 1, 1)
+
+
+def modulated_conv2d(x, weight, styles, bias, demodulate=True, input_gain=1.0, padding=0, up_kernel=None):
     """StyleGAN2 modulated convolution plus bias, in the "non-fused" form (StyleGAN2 §2.2).
 
     Scaling the input channels by the styles, convolving with the shared
@@ -132,13 +160,15 @@ def modulated_conv2d(x, weight, styles, bias, demodulate=True, input_gain=1.0, p
     which is much faster on CPU, forward and backward, than a grouped one.
     The constant `input_gain` joins the styles and the bias joins the
     demodulation (one addcmul), so that each costs no pass over the activations.
+    With `up_kernel` the convolution doubles the resolution (`upsample_conv2d`).
     """
     x = x * (styles * input_gain)[:, :, None, None]
+    conv = partial(F.conv2d, padding=padding) if up_kernel is None else partial(upsample_conv2d, kernel=up_kernel)
     if not demodulate:
-        return F.conv2d(x, weight, bias, padding=padding)
+        return conv(x, weight, bias)
     # sum over (in, kh, kw) of (weight * style)^2, for every (sample, out channel)
     coefficients = (styles.square() @ weight.square().sum([2, 3]).t() + 1e-8).rsqrt()
-    return torch.addcmul(bias.view(1, -1, 1, 1), F.conv2d(x, weight, padding=padding), coefficients[:, :, None, None])
+    return torch.addcmul(bias.view(1, -1, 1, 1), conv(x, weight), coefficients[:, :, None, None])
 
 
 class SynthesisLayer(nn.Module):
@@ -151,7 +181,7 @@ class SynthesisLayer(nn.Module):
         super().__init__()
         self.is_torgb = is_torgb
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.in_size, self.out_size = int(in_size), int(out_size)
+        self.in_size, self.out_size = tuple(map(int, in_size)), tuple(map(int, out_size))  # (height, width)
         self.conv_kernel = 1 if is_torgb else conv_kernel
         self.conv_clamp, self.magnitude_ema_beta = conv_clamp, magnitude_ema_beta
         self.affine = FullyConnected(w_dim, in_channels, bias_init=1)
@@ -170,10 +200,14 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("down_filter", design_lowpass(down_taps, out_cutoff, out_half_width * 2, temp_rate,
                                                            radial=radial_down))
         # Padding so that the output has exactly out_size samples, placed symmetrically
-        # around the centre of the signal (each size is odd/even consistently).
-        pad_total = (self.out_size - 1) * self.down_factor + down_taps
-        pad_total -= (self.in_size + self.conv_kernel - 1) * self.up_factor
-        pad_total += up_taps - 1
+        # around the centre of the signal (each size is odd/even consistently). Widths
+        # differ from heights by the same number of samples at the full rate, so one
+        # padding serves both axes.
+        pad_totals = {(out - 1) * self.down_factor + down_taps - (inp + self.conv_kernel - 1) * self.up_factor
+                      + up_taps - 1 for inp, out in zip(self.in_size, self.out_size)}
+        if len(pad_totals) != 1:
+            raise ReidError(f"synthesis layer {in_size} -> {out_size} would need different paddings per axis")
+        pad_total = pad_totals.pop()
         pad_lo = (pad_total + self.up_factor) // 2
         self.padding = (pad_lo, pad_total - pad_lo)
         self.up_taps, self.down_taps = up_taps, down_taps
@@ -204,9 +238,9 @@ class SynthesisLayer(nn.Module):
         so every layer would page-fault fresh memory in (about as slow as the
         filtering itself); blocks under the threshold reuse freed heap memory.
         """
-        n, c, h, _ = x.shape
-        full_rate = h * self.up_factor + sum(self.padding) - self.up_taps + 1
-        channel_bytes = full_rate**2 * x.element_size()
+        n, c, h, w = x.shape
+        full_rate = [size * self.up_factor + sum(self.padding) - self.up_taps + 1 for size in (h, w)]
+        channel_bytes = full_rate[0] * full_rate[1] * x.element_size()
         channels = max(1, min(c, FULL_RATE_BLOCK_BYTES // channel_bytes))
         samples = max(1, min(n, FULL_RATE_BLOCK_BYTES // (channel_bytes * channels)))
         if channels == c and samples == n:
@@ -243,15 +277,24 @@ def layer_schedule(img_resolution, channel_base, channel_max, num_layers=14, num
 
 
 class SynthesisNetwork(nn.Module):
-    """Fourier input + 14 layers + ToRGB; consumes exactly 16 ws at every resolution."""
+    """Fourier input + 14 layers + ToRGB; consumes exactly 16 ws at every resolution.
+
+    A rectangular image (height `img_resolution`, width `img_width`, e.g. 2:1
+    for pedestrians) keeps the square schedule of rates and cutoffs along the
+    height and samples the width at the same rate over a shorter extent, with
+    the same margins: every layer is `aspect` times narrower inside its margins.
+    """
 
     def __init__(self, w_dim=512, img_resolution=64, img_channels=3, cfg="T", channel_base=32768, channel_max=512,
-                 num_layers=14, num_critical=2, margin_size=10, output_scale=0.25, conv_clamp=256):
+                 num_layers=14, num_critical=2, margin_size=10, output_scale=0.25, conv_clamp=256, img_width=None):
         super().__init__()
         self.num_ws = num_layers + 2
         self.img_resolution, self.img_channels, self.output_scale = img_resolution, img_channels, output_scale
+        self.img_width = img_width or img_resolution
         cutoffs, rates, half_widths, sizes, channels = layer_schedule(
             img_resolution, channel_base, channel_max, num_layers, num_critical, margin_size)
+        widths = sizes - rates.astype(int) + rates.astype(int) * self.img_width // img_resolution
+        sizes = list(zip(sizes, widths))
         channels[-1] = img_channels
         self.input = SynthesisInput(w_dim, int(channels[0]), sizes[0], rates[0], cutoffs[0])
         self.layer_names = []
@@ -266,7 +309,7 @@ class SynthesisNetwork(nn.Module):
                 in_half_width=half_widths[prev], out_half_width=half_widths[idx],
                 conv_kernel=1 if cfg == "R" else 3, conv_clamp=conv_clamp,
             )
-            name = f"L{idx}_{layer.out_size}_{layer.out_channels}"
+            name = f"L{idx}_{layer.out_size[0]}_{layer.out_channels}"
             setattr(self, name, layer)
             self.layer_names.append(name)
 
@@ -279,20 +322,140 @@ class SynthesisNetwork(nn.Module):
         return (x * self.output_scale).contiguous()  # the layers run channels-last; images leave as NCHW
 
 
+# StyleGAN2's [1, 3, 3, 1] binomial low-pass, as the normalised 4x4 kernel its networks store.
+_BINOMIAL = torch.outer(torch.tensor([1.0, 3.0, 3.0, 1.0]), torch.tensor([1.0, 3.0, 3.0, 1.0])) / 64
+
+
+class StyleConv(nn.Module):
+    """StyleGAN2 layer: modulated 3x3 conv (optionally upsampling x2), per-pixel noise, bias, lrelu.
+
+    No activation clamp: NVIDIA's guards float16 layers, and these run in float32.
+    """
+
+    def __init__(self, w_dim, in_channels, out_channels, size, up=False):
+        super().__init__()
+        self.affine = FullyConnected(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        if up:
+            self.register_buffer("resample_filter", _BINOMIAL.clone())
+        self.up = up
+        self.register_buffer("noise_const", torch.randn(*size))
+        self.noise_strength = nn.Parameter(torch.zeros([]))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        x = modulated_conv2d(x, self.weight, self.affine(w), self.bias, padding=1,
+                             up_kernel=self.resample_filter if self.up else None)
+        # Fresh noise while training; the stored noise at inference, so that a w always gives the same image.
+        noise = (torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype) if self.training
+                 else self.noise_const)
+        x = torch.addcmul(x, noise, self.noise_strength)
+        return F.leaky_relu(x, 0.2) * LRELU_GAIN
+
+
+class ToRGB(nn.Module):
+    """Modulated 1x1 conv without demodulation to RGB (StyleGAN2's skip outputs)."""
+
+    def __init__(self, w_dim, in_channels, img_channels):
+        super().__init__()
+        self.affine = FullyConnected(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn(img_channels, in_channels, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(img_channels))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = self.affine(w) * self.weight_gain
+        return modulated_conv2d(x, self.weight, styles, self.bias, demodulate=False)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution of the StyleGAN2 "skip" generator: (const | conv0 up) + conv1, image += ToRGB."""
+
+    def __init__(self, w_dim, in_channels, out_channels, size, img_channels):
+        super().__init__()
+        self.first = in_channels == 0
+        if self.first:
+            self.const = nn.Parameter(torch.randn(out_channels, *size))
+        else:
+            self.conv0 = StyleConv(w_dim, in_channels, out_channels, size, up=True)
+            self.register_buffer("resample_filter", _BINOMIAL.clone())
+        self.conv1 = StyleConv(w_dim, out_channels, out_channels, size)
+        self.torgb = ToRGB(w_dim, out_channels, img_channels)
+        self.num_styles = 2 if self.first else 3
+
+    def forward(self, x, img, ws):
+        if self.first:
+            x = self.const.unsqueeze(0).expand(ws.shape[0], *self.const.shape)
+            x = self.conv1(x, ws[:, 0])
+        else:
+            x = self.conv1(self.conv0(x, ws[:, 0]), ws[:, 1])
+            img = upsample_2x(img, self.resample_filter)
+        rgb = self.torgb(x, ws[:, -1])
+        return x, rgb if img is None else img + rgb
+
+
+class StyleGAN2Synthesis(nn.Module):
+    """StyleGAN2 synthesis ("skip" generator, Karras et al. 2020, Fig. 7a) from a learnt 4 x (4 / aspect) constant.
+
+    Blocks are named by their height (b4, b8, ..., as NVIDIA's networks_stylegan2.py names
+    them, so that a pretrained square pickle transfers). Its 2 log2(H) - 2 style inputs
+    (NVIDIA's num_ws; ToRGB shares the next block's first w) are spread evenly over 16 ws,
+    so that the style-mixing layer groups mean coarse/middle/fine at every resolution.
+    """
+
+    def __init__(self, w_dim=512, img_resolution=64, img_channels=3, channel_base=32768, channel_max=512,
+                 img_width=None, num_ws=16):
+        super().__init__()
+        self.img_resolution, self.img_channels = img_resolution, img_channels
+        self.img_width = img_width or img_resolution
+        self.num_ws = num_ws
+        self.block_names = []
+        in_channels = 0
+        for log_res in range(2, int(math.log2(img_resolution)) + 1):
+            res = 2**log_res
+            out_channels = min(channel_base // res, channel_max)
+            name = f"b{res}"
+            size = (res, res * self.img_width // img_resolution)
+            setattr(self, name, SynthesisBlock(w_dim, in_channels, out_channels, size, img_channels))
+            self.block_names.append(name)
+            in_channels = out_channels
+        num_styles = 2 * len(self.block_names)
+        self.register_buffer("w_index", torch.linspace(0, num_ws - 1, num_styles).round().long(), persistent=False)
+
+    def forward(self, ws: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
+        if ws.shape[1] != self.num_ws:
+            raise ReidError(f"synthesis expects {self.num_ws} ws, got {ws.shape[1]}")
+        styles = ws[:, self.w_index]
+        x = img = None
+        first = 0
+        for name in self.block_names:
+            block = getattr(self, name)
+            x, img = block(x, img, styles[:, first : first + block.num_styles])
+            first += block.num_styles - 1  # ToRGB's w is the next block's first
+        return img
+
+
 class Generator(nn.Module):
-    """G(z) = synthesis(mapping(z)); square images in about [-1, 1]."""
+    """G(z) = synthesis(mapping(z)); images (height img_resolution, width img_width) in about [-1, 1]."""
 
     def __init__(self, z_dim=512, w_dim=512, img_resolution=64, img_channels=3, cfg="T", channel_base=32768,
-                 channel_max=512, mapping_layers=2, **synthesis_kwargs):
+                 channel_max=512, mapping_layers=2, img_width=None, **synthesis_kwargs):
         super().__init__()
         if cfg not in CONFIGS:
             raise ReidError(f"gan.cfg must be one of {CONFIGS}, got {cfg!r}")
         if img_resolution < 16 or img_resolution & (img_resolution - 1):
             raise ReidError(f"gan.resolution must be a power of two >= 16, got {img_resolution}")
-        self.z_dim, self.w_dim, self.img_resolution, self.img_channels, self.cfg = (
-            z_dim, w_dim, img_resolution, img_channels, cfg)
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, cfg, channel_base, channel_max,
-                                          **synthesis_kwargs)
+        img_width = img_width or img_resolution
+        if img_width not in (img_resolution, img_resolution // 2, img_resolution // 4):
+            raise ReidError(f"gan.width must be the resolution, or its half or quarter, got {img_width}")
+        self.z_dim, self.w_dim, self.img_resolution, self.img_width, self.img_channels, self.cfg = (
+            z_dim, w_dim, img_resolution, img_width, img_channels, cfg)
+        if cfg == "stylegan2":
+            self.synthesis = StyleGAN2Synthesis(w_dim, img_resolution, img_channels, channel_base, channel_max,
+                                                img_width=img_width, **synthesis_kwargs)
+        else:
+            self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, cfg, channel_base, channel_max,
+                                              img_width=img_width, **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, w_dim, self.num_ws, mapping_layers)
 

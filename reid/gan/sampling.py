@@ -21,7 +21,8 @@ PERSON_SIZE = (128, 64)
 def build_generator(settings: dict) -> Generator:
     """A generator with the architecture of a `gan:` params dict (as a snapshot stores it)."""
     return Generator(settings["z_dim"], settings["w_dim"], settings["resolution"], 3, settings["cfg"],
-                     settings["channel_base"], settings["channel_max"])
+                     settings["channel_base"], settings["channel_max"],
+                     img_width=settings.get("width") or settings["resolution"])  # width 0 (or absent): square
 
 
 def network_file(cur_nimg: int | None) -> str:

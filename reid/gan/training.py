@@ -2,9 +2,12 @@
 
 - Non-saturating logistic loss (Goodfellow et al. 2014): G minimises
   softplus(-D(G(z))), D minimises softplus(D(G(z))) + softplus(-D(x)).
+- DiffAugment (`augment` policy): D sees real and generated images, in the
+  R1 pass too, only through the same differentiable random transforms.
 - Lazy R1 (Mescheder et al. 2018; StyleGAN2 §3.1): every `r1_interval`
   minibatches D also minimises gamma/2 * |grad_x D(x)|^2, scaled by the
   interval; D's Adam lr and beta2 are adjusted by interval/(interval+1).
+  gamma < 0 takes StyleGAN2-ADA's rule 0.0002 * H * W / batch.
 - Adam with beta1 = 0, beta2 = 0.99; G EMA with a half-life of `ema_kimg`
   (default batch * 10/32 kimg, as StyleGAN3), capped at `ema_rampup` times
   the images seen so far.
@@ -17,10 +20,11 @@
 - Under `torchrun --nproc_per_node N` (WORLD_SIZE > 1) each rank trains on
   batch/N images with its own random streams and the gradients are averaged
   across ranks, as StyleGAN3 does it: no DistributedDataParallel wrapper,
-  since lazy R1 needs a double backward. Rank 0 writes snapshots and grids.
+  since lazy R1 needs a double backward. Rank 0 writes the snapshots.
 
-Person crops (128x64) are stretched to the square GAN resolution; samples
-become person crops again in `reid.gan.sampling`.
+Person crops (128x64) are area-resized to the GAN size (resolution x width;
+2:1 keeps their aspect, a square stretches them); samples become person
+crops again in `reid.gan.sampling`.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import torch.nn.functional as F
 
 from reid.device import pick_device
 from reid.errors import ReidError
+from reid.gan.augment import diff_augment, parse_policy
 from reid.gan.checkpoint import load_pretrained
 from reid.gan.discriminator import Discriminator
 from reid.gan.generator import Generator
@@ -57,13 +62,15 @@ class GanConfig:
     """params.yaml `gan:` section (thesis run: cfg R, batch 16, gamma 2, kimg 5000, snap 20)."""
 
     cfg: str = "T"
-    resolution: int = 64
+    resolution: int = 64  # image height
+    width: int = 0  # image width; 0 = resolution (square, as NVIDIA's pickles), resolution // 2 for 2:1 persons
     channel_base: int = 32768
     channel_max: int = 512
     z_dim: int = 512
     w_dim: int = 512
     batch: int = 16
-    gamma: float = 2.0
+    gamma: float = 2.0  # R1 weight; < 0: 0.0002 * resolution * width / batch (StyleGAN2-ADA)
+    augment: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"; "" = off
     kimg: float = 5000.0
     tick_kimg: float = 4.0
     snap: int = 20
@@ -81,6 +88,15 @@ class GanConfig:
             raise ReidError(f"params: gan.batch must be >= 2, got {self.batch}")
         if self.kimg <= 0 or self.tick_kimg <= 0 or self.snap < 1:
             raise ReidError("params: gan.kimg and gan.tick_kimg must be > 0 and gan.snap >= 1")
+        parse_policy(self.augment)
+
+    @property
+    def img_width(self) -> int:
+        return self.width or self.resolution
+
+    @property
+    def r1_gamma(self) -> float:
+        return self.gamma if self.gamma >= 0 else 0.0002 * self.resolution * self.img_width / self.batch
 
     @property
     def ema_nimg(self) -> float:
@@ -96,14 +112,20 @@ class GanConfig:
 
 def build_networks(config: GanConfig) -> tuple[Generator, Discriminator]:
     G = build_generator(dataclasses.asdict(config))
-    D = Discriminator(config.resolution, 3, config.channel_base, config.channel_max)
+    D = Discriminator(config.resolution, 3, config.channel_base, config.channel_max, img_width=config.img_width)
     return G, D
 
 
-def to_square(images: torch.Tensor, resolution: int) -> torch.Tensor:
-    """uint8 (N, 3, H, W) person crops -> float (N, 3, R, R) in [-1, 1], stretched to a square."""
+def to_gan_size(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """uint8 (N, 3, H, W) person crops -> float (N, 3, height, width) in [-1, 1].
+
+    Shrinking averages areas (no aliasing of thin limbs and stripes); any
+    enlarging (e.g. 64 px wide to a 128 square) is antialiased bilinear.
+    """
     x = images.float().div(127.5).sub(1)
-    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
+    if height <= x.shape[2] and width <= x.shape[3]:
+        return F.interpolate(x, size=(height, width), mode="area")
+    return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
 
 
 def transfer(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict:
@@ -172,17 +194,20 @@ def _average_ema_buffers(G: Generator) -> None:
         _all_average([b for name, b in G.named_buffers() if EMA_BUFFER.search(name)])
 
 
-def generator_loss(G: Generator, D: Discriminator, z: torch.Tensor) -> torch.Tensor:
-    """Non-saturating logistic loss: G maximises log D(G(z))."""
-    return F.softplus(-D(G(z))).mean()
+def generator_loss(G: Generator, D: Discriminator, z: torch.Tensor, augment: str = "") -> torch.Tensor:
+    """Non-saturating logistic loss: G maximises log D(G(z)), D seeing G(z) through the augmentation."""
+    return F.softplus(-D(diff_augment(G(z), augment))).mean()
 
 
 def discriminator_loss(D: Discriminator, real: torch.Tensor, fake: torch.Tensor, gamma: float, r1_interval: int,
-                       with_r1: bool) -> torch.Tensor:
-    """Logistic loss of D, plus the lazy R1 penalty gamma/2 |grad D(real)|^2 scaled by its interval."""
+                       with_r1: bool, augment: str = "") -> torch.Tensor:
+    """Logistic loss of D, plus the lazy R1 penalty gamma/2 |grad D(real)|^2 scaled by its interval.
+
+    Both sets pass the augmentation; R1 differentiates through it to the unaugmented reals.
+    """
     real = real.detach().requires_grad_(with_r1)
-    logits = D(real)
-    loss = F.softplus(D(fake)).mean() + F.softplus(-logits).mean()
+    logits = D(diff_augment(real, augment))
+    loss = F.softplus(D(diff_augment(fake, augment))).mean() + F.softplus(-logits).mean()
     if with_r1:
         (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
         loss = loss + grad.square().sum([1, 2, 3]).mean() * (gamma / 2) * r1_interval
@@ -230,14 +255,17 @@ def train_gan(
     key: str,
     device: str = "auto",
     progress: bool = True,
+    max_seconds: float = 0.0,
 ) -> GanResult:
     """Train on uint8 person crops (N, 3, H, W); snapshots go to `run_dir` and are resumed from.
 
     `key` is the resume key (params, data, code, weights): a snapshot with
     another key is not continued, and a fresh run deletes the run's older
-    network files. Under torchrun every rank calls this with the same
-    arguments; `config.batch` is the global batch, split evenly over the
-    ranks, and only rank 0 writes to `run_dir`.
+    network files. `max_seconds` > 0 ends the run (with a snapshot) once
+    training has taken that long, before `config.kimg`: the recipe benchmark
+    compares recipes at equal wall time. Under torchrun every rank calls this
+    with the same arguments; `config.batch` is the global batch, split evenly
+    over the ranks, and only rank 0 writes to `run_dir`.
     """
     if len(real_images) < config.batch:
         raise ReidError(f"only {len(real_images)} training images, fewer than gan.batch={config.batch}")
@@ -264,7 +292,7 @@ def train_gan(
     opt_G = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(0.0, 0.99), eps=1e-8)
     opt_D = torch.optim.Adam(D.parameters(), lr=config.lr_d * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
     generator = torch.Generator().manual_seed(config.seed if world == 1 else _rank_seed(config.seed, rank))
-    real = to_square(real_images, config.resolution)
+    real = to_gan_size(real_images, config.resolution, config.img_width)
 
     total = int(config.kimg * 1000)
     tick_nimg = int(config.tick_kimg * 1000)
@@ -303,7 +331,7 @@ def train_gan(
 
         G.train(), D.train()
         z = torch.randn(batch, config.z_dim, device=device)
-        loss_G = generator_loss(G, D, z)
+        loss_G = generator_loss(G, D, z, config.augment)
         opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         if world > 1:
@@ -314,8 +342,8 @@ def train_gan(
             fake = G(torch.randn(batch, config.z_dim, device=device), update_emas=True)
         if world > 1:
             _average_ema_buffers(G)
-        with_r1 = config.gamma > 0 and step % config.r1_interval == 0
-        loss_D = discriminator_loss(D, real_batch, fake, config.gamma, config.r1_interval, with_r1)
+        with_r1 = config.r1_gamma > 0 and step % config.r1_interval == 0
+        loss_D = discriminator_loss(D, real_batch, fake, config.r1_gamma, config.r1_interval, with_r1, config.augment)
         opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         if world > 1:
@@ -334,6 +362,12 @@ def train_gan(
         bar.update(min(cur_nimg, total) / 1000 - bar.n)  # no float drift past the total
         bar.set_postfix(G=f"{loss_G.item():.3f}", D=f"{loss_D.item():.3f}", refresh=False)
 
+        if max_seconds > 0:
+            out_of_time = torch.tensor(time.perf_counter() - started >= max_seconds, device=device)
+            if world > 1:
+                dist.broadcast(out_of_time, 0)  # rank 0's clock decides for all
+            if out_of_time:
+                total = cur_nimg  # this step was the last
         tick_done = cur_nimg // tick_nimg > (cur_nimg - config.batch) // tick_nimg
         if tick_done or cur_nimg >= total:
             if world > 1:
