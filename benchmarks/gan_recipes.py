@@ -75,9 +75,9 @@ def save_small_grid(source: Path, target: Path, row_height: int = 128) -> None:
         rows -= 1
 
 
-def real_floor_and_threshold(halves: tuple, train: torch.Tensor, backbone, cache: Path) -> dict:
+def real_floor_and_threshold(halves: tuple, train: torch.Tensor, backbone, weights: str, cache: Path) -> dict:
     """HOG threshold on the real train crops and the real-vs-real FID floor; cached, they depend on no recipe."""
-    key = f"{len(halves[0])}-{len(train)}-{backbone.name}"
+    key = f"{len(halves[0])}-{len(train)}-{backbone.name}-{weights}"
     cached = json.loads(cache.read_text()) if cache.is_file() else {}
     if key not in cached:
         scores = load_detector("hog").scores(train.permute(0, 2, 3, 1).numpy())
@@ -130,7 +130,7 @@ def main() -> None:
     backbone = load_fid_backbone("reid", args.fid_weights, device)
     order = torch.as_tensor(np.random.default_rng(1).permutation(len(images)))
     halves = images[order[: args.images]], images[order[args.images : 2 * args.images]]
-    real = real_floor_and_threshold(halves, train, backbone, ROOT / "benchmarks/gan_runs/real.json")
+    real = real_floor_and_threshold(halves, train, backbone, args.fid_weights, ROOT / "benchmarks/gan_runs/real.json")
     latents = torch.randn(args.images, config.z_dim, generator=torch.Generator().manual_seed(123))
     fake = generate_images(G, latents, device, psi=args.psi)
     passed = detector_acceptance(load_detector("hog").scores(fake.permute(0, 2, 3, 1).numpy()), real["hog_threshold"])
