@@ -34,8 +34,8 @@ def run_filter(values: dict, run: dict, generated: Path, output: Path, metrics_d
     """
     config = from_section(FilterConfig, values, "filter")
     settings = run_settings(run)
-    threshold = resolve_threshold(config.detector.threshold, config.detector.backend, calibration)
     manifest = read_manifest(generated)
+    threshold = resolve_threshold(config.detector.threshold, config.detector.backend, calibration)
     detector = config.detector.load()
     scored = score_images(generated, manifest, detector, settings.filter_batch, progress)
     scored["verdict"] = decide(scored, threshold.value, config.ssim.threshold)
