@@ -178,7 +178,7 @@ BACKENDS = {HogDetector.name: HogDetector, YoloDetector.name: YoloDetector}
 
 
 def load_detector(backend: str, **options):
-    """The detector for `backend` with its options (params.yaml `filter.detector.options`), checked by name."""
+    """The detector for `backend` with its options (params.yaml `filter.detector.hog` / `.yolo`), checked by name."""
     if backend not in BACKENDS:
         raise ReidError(f"unknown detector backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     parameters = inspect.signature(BACKENDS[backend]).parameters
