@@ -13,7 +13,7 @@ if __name__ == "__main__":
             load_section("run"),
             data=Path("data/prepared"),
             model_path=Path("data/reid/model.pt"),
-            checkpoints=Path("data/reid/checkpoints"),
+            checkpoints=Path("runs/checkpoints/train_reid"),
             metrics_dir=Path("metrics"),
         )
     )

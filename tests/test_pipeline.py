@@ -96,6 +96,14 @@ def test_repro_evaluates_and_is_idempotent(workspace):
     assert screened["detector_threshold_source"].startswith("auto: rejects at most 7%")
     assert 0 <= gan["detector_acceptance"] <= 1 and gan["detector_acceptance_real"] >= 0.5
     assert (workspace / "metrics/detector_calibration.tsv").read_text().startswith("threshold\trejected_pct")
+    # aug adds nothing by default: the augmented model is the baseline's file, not a second training
+    assert (workspace / "data/reid_aug/model.pt").read_bytes() == (workspace / "data/reid/model.pt").read_bytes()
+    assert json.loads((workspace / "metrics/aug_train.json").read_text())["reused_baseline"] is True
+    augmented = json.loads((workspace / "metrics/aug_eval.json").read_text())
+    assert augmented["thesis_line"] == metrics["thesis_line"] and set(augmented["vs_baseline"].values()) == {0.0}
+    assert json.loads((workspace / "metrics/assemble.json").read_text())["images_added"] == 0
+    for curves in ("train_curves.png", "aug_train_curves.png"):
+        assert (workspace / "metrics" / curves).read_bytes().startswith(b"\x89PNG")
 
     again = dvc("repro", cwd=workspace)
     assert "Running stage" not in again.stdout
@@ -130,7 +138,8 @@ def test_code_change_retrains_and_reevaluates(workspace):
     original = baseline.read_text()
     try:
         baseline.write_text(original + "\n# a change to the model code\n")
-        assert _stale_stages(workspace) == {"train_reid", "evaluate", "evaluate_gan"}
+        assert _stale_stages(workspace) == {"train_reid", "evaluate", "evaluate_gan", "train_augmented",
+                                            "evaluate_augmented"}
         done = dvc("repro", cwd=workspace)
         assert "Running stage 'train_reid'" in done.stdout and "Running stage 'evaluate'" in done.stdout
         assert "Running stage 'train_gan'" not in done.stdout
@@ -151,6 +160,35 @@ def test_experiment_changes_training(workspace):
     changed = json.loads(dvc("metrics", "diff", "--json", cwd=workspace).stdout)
     assert changed["metrics/train.json"]["final_train_loss"]["diff"] != 0
     assert json.loads((workspace / "metrics/train.json").read_text())["run"] == "fresh"
+
+
+def test_aug_experiment_reruns_only_the_augmented_stages(workspace):
+    """Issue 11: `dvc exp run -S aug.persons=N` assembles, trains and evaluates the augmented model, nothing upstream."""
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["filter"]["detector"]["threshold"] = -1000.0  # keep every generated image of the tiny GAN
+    params["filter"]["ssim"]["threshold"] = -1.0
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc("repro", cwd=workspace)
+    run(["git", "add", "-A"], workspace)
+    run(["git", "commit", "-qm", "keep every generated image"], workspace)
+    baseline_model = (workspace / "data/reid/model.pt").read_bytes()
+
+    done = dvc("exp", "run", "-S", "aug.persons=2", "-S", "aug.labeling=lsro", cwd=workspace)
+    ran = {line.split("'")[1] for line in done.stdout.splitlines() if line.startswith("Running stage")}
+    assert ran == {"assemble", "train_augmented", "evaluate_augmented"}
+    counts = json.loads((workspace / "metrics/assemble.json").read_text())
+    assert counts["persons_added"] == 2 and counts["person_images_added"] == 8 and counts["labeling"] == "lsro"
+    assert counts["classes"] == counts["real_persons"]  # LSRO adds no class
+    assert json.loads((workspace / "metrics/aug_train.json").read_text())["reused_baseline"] is False
+    assert (workspace / "data/reid/model.pt").read_bytes() == baseline_model
+    assert (workspace / "data/reid_aug/model.pt").read_bytes() != baseline_model
+    changed = json.loads(dvc("metrics", "diff", "--json", cwd=workspace).stdout)
+    assert changed["metrics/assemble.json"]["images_added"] == {"old": 0, "new": 8, "diff": 8}
+    assert "metrics/aug_eval.json" in changed and "metrics/eval.json" not in changed
+
+    refused = dvc("exp", "run", "-S", "aug.images_per_person=5", cwd=workspace, check=False)
+    assert refused.returncode != 0
+    assert "the invert stage" in refused.stdout + refused.stderr
 
 
 def test_bad_params_fail_with_one_line(workspace):

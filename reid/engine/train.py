@@ -1,6 +1,8 @@
 """Re-ID training: the thesis recipe with checkpoints that a rerun resumes from.
 
-Cross-entropy over training identities, SGD (momentum 0.9, Nesterov, weight
+Cross-entropy over training identities (an image marked `uniform`, a
+generated one under LSRO, is trained towards the uniform distribution over
+the classes instead), SGD (momentum 0.9, Nesterov, weight
 decay 5e-4) with a slower backbone learning rate, learning rate x0.1 at 2/3 of
 the epochs, pad + random crop + flip.  Each epoch is validated on the held-out
 image of every identity (loss and top-1 error, thesis Fig 5.17).
@@ -89,6 +91,16 @@ def _set_global_rng(states: list[torch.Tensor], device: torch.device) -> None:
         torch.cuda.set_rng_state(states[1].cpu(), device)
 
 
+def label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy; a label of -1 (LSRO) means a uniform target: the mean of -log p over the classes."""
+    uniform = labels < 0
+    if not uniform.any():
+        return F.cross_entropy(logits, labels)
+    log_p = F.log_softmax(logits, dim=1)
+    labelled = -log_p.gather(1, labels.clamp(min=0)[:, None])[:, 0]
+    return torch.where(uniform, -log_p.mean(dim=1), labelled).mean()
+
+
 def _run_epoch(model, images, labels, config, device, optimizer=None, generator=None, desc=""):
     """One pass; with an optimizer it trains on shuffled augmented batches, else it evaluates."""
     training = optimizer is not None
@@ -99,23 +111,24 @@ def _run_epoch(model, images, labels, config, device, optimizer=None, generator=
         batches = [order[i : i + config.batch_size] for i in range(0, n - config.batch_size + 1, config.batch_size)]
     else:
         batches = [torch.arange(i, min(i + 4 * config.batch_size, n)) for i in range(0, n, 4 * config.batch_size)]
-    total_loss, correct, seen = 0.0, 0, 0
+    total_loss, correct, seen, labelled = 0.0, 0, 0, 0
     progress = progress_bar(batches, desc=desc, unit="batch", leave=False, disable=not desc)
     for batch in progress:
         pixels = augment(images[batch], config.pad, generator) if training else images[batch]
         inputs, targets = normalize(pixels, device), labels[batch].to(device)
         with torch.set_grad_enabled(training):
             logits = model(inputs)
-            loss = F.cross_entropy(logits, targets)
+            loss = label_loss(logits, targets)
         if training:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         total_loss += loss.item() * len(batch)
-        correct += (logits.argmax(1) == targets).sum().item()
+        correct += (logits.argmax(1) == targets).sum().item()  # a uniform target (-1) is never hit
         seen += len(batch)
-        progress.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
-    return total_loss / seen, 1.0 - correct / seen
+        labelled += (targets >= 0).sum().item()
+        progress.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / max(labelled, 1):.3f}", refresh=False)
+    return total_loss / seen, 1.0 - correct / max(labelled, 1)
 
 
 def train_reid(
@@ -129,7 +142,11 @@ def train_reid(
     progress: bool = True,
     on_epoch=None,
 ) -> TrainResult:
-    """Train on `train` rows (path, pid), validate on `val`; resume from `checkpoint_dir` if its key is `key`.
+    """Train on `train` rows (path, pid[, uniform]), validate on `val`; resume from `checkpoint_dir` if its key is `key`.
+
+    The classes are the pids of the rows not marked `uniform` (a boolean
+    column, absent = none); marked rows train towards the uniform
+    distribution over the classes (LSRO).
 
     `on_epoch(history)` is called after every epoch (the stage writes its
     curves there, so a long run can be watched).
@@ -139,7 +156,10 @@ def train_reid(
     if len(train) < config.batch_size:
         raise ReidError(f"only {len(train)} training images, fewer than reid.batch_size={config.batch_size}")
     device = pick_device(device)
-    classes = sorted(int(p) for p in train.pid.unique())
+    uniform = train["uniform"].astype(bool) if "uniform" in train.columns else pd.Series(False, index=train.index)
+    classes = sorted(int(p) for p in train.pid[~uniform].unique())
+    if not classes:
+        raise ReidError("no training image has a class label")
     class_of = {pid: i for i, pid in enumerate(classes)}
     unknown_val = sorted(set(int(p) for p in val.pid) - set(classes))
     if unknown_val:
@@ -147,7 +167,7 @@ def train_reid(
 
     train_images = load_images(list(train.path), config.height, config.width, progress, "load train")
     val_images = load_images(list(val.path), config.height, config.width, progress, "load val")
-    train_labels = torch.tensor([class_of[int(p)] for p in train.pid])
+    train_labels = torch.tensor([-1 if u else class_of[int(p)] for p, u in zip(train.pid, uniform)])
     val_labels = torch.tensor([class_of[int(p)] for p in val.pid])
 
     torch.manual_seed(config.seed)

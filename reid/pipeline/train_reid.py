@@ -1,4 +1,4 @@
-"""Stage `train_reid`: params `reid` + prepared data -> model, per-epoch curves, train.json."""
+"""Stage `train_reid`: params `reid` + prepared data -> model, per-epoch curves (TSV + PNG), train.json."""
 
 from __future__ import annotations
 
@@ -12,24 +12,43 @@ from reid.data.index import read_index
 from reid.engine.train import TrainConfig, train_reid
 from reid.io import atomic_write_json
 from reid.models.baseline import save_model
-from reid.pipeline.common import resume_key, run_settings, write_tsv
+from reid.pipeline.common import RunSettings, resume_key, run_settings, write_tsv
+from reid.viz.curves import save_training_curves
 
 
-def run_training(values: dict, run: dict, data: Path, model_path: Path, checkpoints: Path, metrics_dir: Path,
-                 progress: bool = True) -> dict:
-    """Train, writing the per-epoch curves after every epoch and a summary at the end."""
-    config = from_section(TrainConfig, values, "reid")
-    settings = run_settings(run)
-    index = read_index(data)
-    train, val = index[index.split == "train"], index[index.split == "val"]
-    key = resume_key(dataclasses.asdict(config), __name__, list(train.path), list(train.pid), config.pretrained)
-    log_path = metrics_dir / "train_log.tsv"
+@dataclasses.dataclass(frozen=True)
+class TrainOutputs:
+    """Where a training stage writes: model, per-epoch TSV, curves PNG, summary JSON."""
+
+    model: Path
+    log: Path
+    curves: Path
+    summary: Path
+
+    @classmethod
+    def named(cls, model: Path, metrics_dir: Path, prefix: str = "") -> "TrainOutputs":
+        return cls(model, metrics_dir / f"{prefix}train_log.tsv", metrics_dir / f"{prefix}train_curves.png",
+                   metrics_dir / f"{prefix}train.json")
+
+
+def write_curves(history: pd.DataFrame, outputs: TrainOutputs, title: str) -> None:
+    write_tsv(outputs.log, history)
+    save_training_curves({title: history}, outputs.curves)
+
+
+def train_and_record(config: TrainConfig, settings: RunSettings, train: pd.DataFrame, val: pd.DataFrame,
+                     stage_module: str, checkpoints: Path, outputs: TrainOutputs, title: str,
+                     progress: bool = True, extra: dict | None = None) -> dict:
+    """Train (resuming a checkpoint of the same key), writing the curves after every epoch and a summary at the end."""
+    uniform = list(train["uniform"]) if "uniform" in train.columns else [False] * len(train)
+    labels = [f"{pid}{'~uniform' if u else ''}" for pid, u in zip(train.pid, uniform)]
+    key = resume_key(dataclasses.asdict(config), stage_module, list(train.path), labels, config.pretrained)
     result = train_reid(
         train, val, config, checkpoints, key, settings.device, settings.checkpoint_every, progress,
-        on_epoch=lambda history: write_tsv(log_path, pd.DataFrame(history)),
+        on_epoch=lambda history: write_tsv(outputs.log, pd.DataFrame(history)),
     )
-    write_tsv(log_path, pd.DataFrame(result.history))  # also when the checkpoint was already complete
-    save_model(result.model, dataclasses.asdict(config), result.classes, result.info, model_path)
+    write_curves(pd.DataFrame(result.history), outputs, title)  # also when the checkpoint was already complete
+    save_model(result.model, dataclasses.asdict(config), result.classes, result.info, outputs.model)
     last = result.history[-1]
     summary = {
         **result.info,
@@ -39,8 +58,19 @@ def run_training(values: dict, run: dict, data: Path, model_path: Path, checkpoi
         "final_val_loss": last["val_loss"],
         "final_val_top1_err": last["val_top1_err"],
         "train_seconds": round(sum(h["seconds"] for h in result.history), 1),
+        **(extra or {}),
     }
-    atomic_write_json(metrics_dir / "train.json", summary)
+    atomic_write_json(outputs.summary, summary)
     print(f"trained {config.arch} for {config.epochs} epochs ({result.info['run']} run): "
           f"val top-1 error {last['val_top1_err']:.4f}")
     return summary
+
+
+def run_training(values: dict, run: dict, data: Path, model_path: Path, checkpoints: Path, metrics_dir: Path,
+                 progress: bool = True) -> dict:
+    """The real-only baseline: train on the prepared train split, validate on its val split."""
+    config = from_section(TrainConfig, values, "reid")
+    index = read_index(data)
+    train, val = index[index.split == "train"], index[index.split == "val"]
+    return train_and_record(config, run_settings(run), train, val, __name__, checkpoints,
+                            TrainOutputs.named(model_path, metrics_dir), "real only", progress)
