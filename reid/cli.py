@@ -82,7 +82,7 @@ def train(
     data: Path = typer.Option(Path("runs/prepared"), help="Prepared data folder (with index.csv)."),
     output: Path = typer.Option(Path("runs/reid/model.pt"), help="Where to write the trained model."),
     checkpoints: Path = typer.Option(Path("runs/reid/checkpoints"), help="Checkpoint folder; a rerun of the same run resumes from it."),
-    metrics_dir: Path = typer.Option(Path("runs/reid"), help="Folder for train.json and train_log.tsv."),
+    metrics_dir: Path = typer.Option(Path("runs/reid"), help="Folder for train.json, train_log.tsv and train_curves.png."),
     arch: Optional[str] = typer.Option(None, help="Backbone: resnet50 (thesis), resnet34 or resnet18."),
     epochs: Optional[int] = typer.Option(None, help="Training epochs (thesis: 60)."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (thesis: 16)."),
@@ -264,6 +264,112 @@ def calibrate(
         if target_rejection is not None:
             values["target_rejection"] = target_rejection
         run_calibration(values, run_section(options["params"], None), data, metrics_dir, options["progress"])
+
+    run_reported(step)
+
+
+@app.command()
+def assemble(
+    data: Path = typer.Option(Path("runs/prepared"), help="Prepared data folder (with index.csv): the real images."),
+    kept: Path = typer.Option(Path("runs/filtered/kept"), help="The filter's kept folder (manifest.csv + images)."),
+    output: Path = typer.Option(Path("runs/assembled"), help="Folder to create (replaced whole) with index.csv."),
+    metrics_dir: Optional[Path] = typer.Option(None, help="Also write assemble.json (the counts) here."),
+    persons: Optional[int] = typer.Option(None, help="Artificial persons added, each a new class or LSRO (Table 5.10)."),
+    images_per_person: Optional[int] = typer.Option(None, help="Variants per real identity (Table 5.11; needs the invert stage)."),
+    labeling: Optional[str] = typer.Option(None, help="new-class (thesis) or lsro (uniform target over the real classes)."),
+    seed: Optional[int] = typer.Option(None, help="Order in which generated persons are picked (a prefix per count)."),
+    params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP + " E.g. --set min_images=5."),
+):
+    """Write the augmented training index: the real train/val images plus the picked generated ones (no copies)."""
+    def step():
+        from reid.pipeline.assemble import run_assemble
+
+        refuse_dvc_outputs(output, *([metrics_dir] if metrics_dir else []))
+        values = section(params, "aug", set_, persons=persons, images_per_person=images_per_person,
+                         labeling=labeling, seed=seed)
+        run_assemble(values, data, kept, output, metrics_dir)
+
+    run_reported(step)
+
+
+@app.command("train-augmented")
+def train_augmented(
+    assembled: Path = typer.Option(Path("runs/assembled"), help="Folder written by `reid assemble`."),
+    baseline: Path = typer.Option(Path("runs/reid/model.pt"),
+                                  help="Real-only model, reused when nothing is added (its train_log.tsv and train.json beside it)."),
+    output: Path = typer.Option(Path("runs/reid_aug/model.pt"), help="Where to write the augmented model."),
+    checkpoints: Path = typer.Option(Path("runs/reid_aug/checkpoints"), help="Checkpoint folder; a rerun of the same run resumes from it."),
+    metrics_dir: Path = typer.Option(Path("runs/reid_aug"), help="Folder for train.json, train_log.tsv, train_curves.png."),
+    epochs: Optional[int] = typer.Option(None, help="Training epochs (thesis: 60)."),
+    seed: Optional[int] = typer.Option(None, help="Seed of initialisation, shuffling and augmentation."),
+    device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
+    params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    progress: bool = typer.Option(True, help=PROGRESS_HELP),
+):
+    """Train re-ID on an assembled set (params `reid`); evaluate it with `reid evaluate --model`."""
+    def step():
+        from reid.pipeline.train_augmented import run_augmented_training
+        from reid.pipeline.train_reid import TrainOutputs
+
+        refuse_dvc_outputs(output, checkpoints, metrics_dir)
+        values = section(params, "reid", set_, epochs=epochs, seed=seed)
+        run_augmented_training(values, run_section(params, device), assembled,
+                               TrainOutputs.named(baseline, baseline.parent), TrainOutputs.named(output, metrics_dir),
+                               checkpoints, progress)
+
+    run_reported(step)
+
+
+@app.command()
+def report(
+    exp_json: Optional[Path] = typer.Option(None, help="Saved `dvc exp show --json` output to read instead of running dvc."),
+    output: Path = typer.Option(Path("reports"), help="Folder for README.md and the figures (only the report's own files are replaced)."),
+    curves: Optional[str] = typer.Option(None, help="Rows whose training curves are drawn: PERSONS or PERSONS:IMAGES_PER_PERSON, "
+                                                    "comma-separated (e.g. 0,100,320 or 0,0:35); default: the baseline, "
+                                                    "a middle and the largest row of each table."),
+    repo: Path = typer.Option(Path("."), help="DVC repository whose experiments are read and whose git holds their training logs."),
+):
+    """Tables 5.10/5.11 with seed spread, paired differences to the baseline, Figs 5.21/5.26 and training curves."""
+    def step():
+        from reid.experiments import group_rows, load_exp_show, parse_exp_show, warn_all
+        from reid.viz.report import parse_curve_selection, write_report
+
+        refuse_dvc_outputs(output)
+        selection = parse_curve_selection(curves) if curves is not None else None
+        experiments, skipped = parse_exp_show(load_exp_show(exp_json, repo))
+        rows, repeated = group_rows(experiments)
+        source = str(exp_json) if exp_json else f"dvc exp show --json in {repo.resolve().name}"
+        written = write_report(rows, skipped + repeated, output, repo, source, selection)
+        warn_all(written.notes)
+        for line in written.sentences:
+            print(line)
+        print(f"wrote {written.path} and {len(written.figures)} figures")
+
+    run_reported(step)
+
+
+@app.command()
+def visualize(
+    baseline: Path = typer.Option(Path("data/reid/model.pt"), help="Real-only model (train_reid stage or `reid train`)."),
+    augmented: Optional[Path] = typer.Option(None, help="Augmented model to show beside it, e.g. data/reid_aug/model.pt."),
+    data: Path = typer.Option(Path("data/prepared"), help="Prepared data folder (with index.csv): its query and gallery."),
+    queries: int = typer.Option(8, help="Queries shown, chosen at random among those with a true match in the gallery."),
+    seed: int = typer.Option(0, help="Seed of the query choice (same seed, same queries)."),
+    top: int = typer.Option(10, help="Gallery images shown per query and model."),
+    output: Path = typer.Option(Path("reports/ranklist.png"), help="PNG to write."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    progress: bool = typer.Option(True, help=PROGRESS_HELP),
+):
+    """Rank lists of a few queries (thesis Fig 5.22): green border = same person, red = another, junk left out."""
+    def step():
+        from reid.viz.ranklist import save_rank_lists
+
+        refuse_dvc_outputs(output)
+        models = {"baseline": baseline, **({"augmented": augmented} if augmented else {})}
+        save_rank_lists(models, data, output, queries, seed, top, device, progress)
+        print(f"wrote {output}")
 
     run_reported(step)
 

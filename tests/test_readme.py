@@ -40,6 +40,10 @@ def test_every_stage_and_cli_command_in_the_readme_exists():
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     for stage in re.findall(r"dvc repro ([a-z_]+)", README):
         assert stage in stages, stage
-    commands = {"prepare", "train", "evaluate", "train-gan", "evaluate-gan", "generate", "filter"}
+    from typer.main import get_command
+
+    from reid.cli import app
+
+    commands = set(get_command(app).commands)
     for command in re.findall(r"^reid ([a-z-]+)", README, flags=re.M):
         assert command in commands, command

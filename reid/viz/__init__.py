@@ -1,1 +1,1 @@
-"""Figures: image grids, curves."""
+"""Figures: image grids, training curves, rank lists, the experiment report."""
