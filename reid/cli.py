@@ -330,6 +330,8 @@ def report(
                                                     "comma-separated (e.g. 0,100,320 or 0,0:35); default: the baseline, "
                                                     "a middle and the largest row of each table."),
     repo: Path = typer.Option(Path("."), help="DVC repository whose experiments are read and whose git holds their training logs."),
+    rev: list[str] = typer.Option([], "--rev", help="Read the experiments based on this commit (repeatable; "
+                                                    "default: HEAD's), e.g. a grid queued before later commits."),
 ):
     """Tables 5.10/5.11 with seed spread, paired differences to the baseline, Figs 5.21/5.26 and training curves."""
     def step():
@@ -338,7 +340,7 @@ def report(
 
         refuse_dvc_outputs(output)
         selection = parse_curve_selection(curves) if curves is not None else None
-        experiments, skipped = parse_exp_show(load_exp_show(exp_json, repo))
+        experiments, skipped = parse_exp_show(load_exp_show(exp_json, repo, rev))
         rows, repeated = group_rows(experiments)
         source = str(exp_json) if exp_json else f"dvc exp show --json in {repo.resolve().name}"
         written = write_report(rows, skipped + repeated, output, repo, source, selection)

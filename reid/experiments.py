@@ -87,14 +87,15 @@ def flatten(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
-def load_exp_show(exp_json: Path | None, repo: Path) -> list:
-    """The entries of a saved `dvc exp show --json`, or of running it in `repo`."""
+def load_exp_show(exp_json: Path | None, repo: Path, revs: list[str] = ()) -> list:
+    """The entries of a saved `dvc exp show --json`, or of running it in `repo` (the experiments of `revs`, default HEAD)."""
     if exp_json is not None:
         if not exp_json.is_file():
             raise ReidError(f"{exp_json}: exp show JSON not found; save one with `dvc exp show --json > {exp_json}`")
         text, source = exp_json.read_text(encoding="utf-8"), str(exp_json)
     else:
-        done = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=repo,
+        extra = [arg for rev in revs for arg in ("--rev", rev)]
+        done = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json", *extra], cwd=repo,
                               capture_output=True, text=True)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
