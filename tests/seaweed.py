@@ -3,7 +3,8 @@
 Every listener binds 127.0.0.1 on a port chosen free (master, volume, filer and S3 with their gRPC
 ports; the Iceberg and Lance listeners, on fixed default ports otherwise, are switched off), the
 data lives in the folder given, S3 requires the access key made here, and `stop()` sends SIGTERM,
-waits a bounded time and then kills (weed takes ~30 s to exit on SIGTERM).
+waits a bounded time and then kills (weed takes ~30 s to exit on SIGTERM); should the test process
+itself be killed, the kernel kills the server with it (PR_SET_PDEATHSIG).
 
     with SeaweedS3(tmp_path / "seaweed") as server:
         server.create_bucket("reid")
@@ -66,6 +67,16 @@ def check_port_free(port: int, host: str = "127.0.0.1") -> None:
             raise SeaweedError(f"port {port} on {host} is taken ({error.strerror}): choose another port") from None
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL when the process that started it dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class SeaweedS3:
     """One SeaweedFS process (master + volume + filer + S3 gateway) on 127.0.0.1."""
 
@@ -116,7 +127,7 @@ class SeaweedS3:
         log = open(self.log_path, "wb")
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        env=env, start_new_session=True)
+                                        env=env, start_new_session=True, preexec_fn=_die_with_parent)
         log.close()
         try:
             self._wait_ready(timeout)

@@ -27,6 +27,8 @@ BUCKET = "reid-dvc"
 # the pipeline's first stages (the whole tiny `dvc repro` takes 1-3 min): Market layout images, the re-ID model,
 # the GAN snapshots and their metrics: image folders, large and small binary files
 STAGES = ("evaluate", "train_gan")
+# botocore tries every request 5 times with backoff: ~100 s before a push of the tiny project to a dead server fails
+ONE_ATTEMPT = {"AWS_MAX_ATTEMPTS": "1"}
 PULL = ("pull", "--with-deps", *STAGES)  # what was run: `dvc pull` alone also wants the outputs of stages never run
 
 
@@ -226,7 +228,7 @@ def test_server_down_push_and_pull_fail_clearly_and_change_nothing(origin, serve
     dvc("remote", "modify", "down", "endpointurl", dead, cwd=origin)
     try:
         set_credentials(origin, server, remote="down")
-        pushed = dvc("push", "-r", "down", cwd=origin, check=False)
+        pushed = dvc("push", "-r", "down", cwd=origin, check=False, env=ONE_ATTEMPT)
     finally:
         dvc("remote", "remove", "--local", "down", cwd=origin)  # first: credentials without a url are an error
         dvc("remote", "remove", "down", cwd=origin)
@@ -235,7 +237,7 @@ def test_server_down_push_and_pull_fail_clearly_and_change_nothing(origin, serve
 
     repo = clone(origin, tmp_path / "member", server)
     dvc("remote", "modify", "storage", "endpointurl", dead, cwd=repo)
-    pulled = dvc(*PULL, cwd=repo, check=False)
+    pulled = dvc(*PULL, cwd=repo, check=False, env=ONE_ATTEMPT)
     assert pulled.returncode != 0 and "Could not connect to the endpoint URL" in pulled.stderr
     assert "failed to pull data from the cloud" in pulled.stderr
     assert cache_files(repo) == {} and not (repo / "data/prepared").exists()
