@@ -3,63 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_PARAMS = {
-    "data": {"synthetic": {"train_ids": 8, "test_ids": 6, "images_per_id": 6, "gallery_per_id": 4,
-                           "distractors": 5, "junk": 3}},
-    "run": {"checkpoint_every": 1, "batch": 8, "filter_batch": 16},
-    "reid": {"arch": "resnet18", "height": 64, "width": 32, "epochs": 2, "batch_size": 8},
-    "gan": {"resolution": 16, "width": 8, "channel_base": 256, "channel_max": 16, "batch": 8, "kimg": 0.064, "tick_kimg": 0.032,
-            "snap": 1},
-    "gan_eval": {"num_images": 20, "grid": 2},
-    "gen": {"persons": 3, "images_per_person": 4, "grid_persons": 2},
-    "filter": {"grid": 6},
-}
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.org"}
-
-
-def _merge(base: dict, update: dict) -> dict:
-    for key, value in update.items():
-        base[key] = _merge(base.get(key, {}), value) if isinstance(value, dict) else value
-    return base
-
-
-def run(args, cwd, check=True) -> subprocess.CompletedProcess:
-    env = {**os.environ, **GIT_ENV, "DVC_NO_ANALYTICS": "1"}
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{args} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-def dvc(*args, cwd, check=True):
-    return run([sys.executable, "-m", "dvc", *args], cwd, check)
+from dvc_project import dvc, make_project, run
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
     """A copy of the project (code, dvc.yaml, params) as a fresh git + DVC repository."""
-    root = tmp_path_factory.mktemp("project")
-    for name in ("dvc.yaml", "params.yaml", ".gitignore"):
-        shutil.copy(REPO / name, root / name)
-    for name in ("stages", "reid", "data/external"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    params = _merge(yaml.safe_load((root / "params.yaml").read_text()), TINY_PARAMS)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q"], root)
-    dvc("init", "-q", cwd=root)
-    dvc("config", "core.analytics", "false", cwd=root)
-    return root
+    return make_project(tmp_path_factory.mktemp("project"))
 
 
 def test_repro_evaluates_and_is_idempotent(workspace):
