@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reid.data.generated import MANIFEST
+from reid.data.generated import read_listed_images
 from reid.errors import ReidError
 
 ASSEMBLED_INDEX = "index.csv"
@@ -55,27 +55,14 @@ class AugConfig:
         if self.labeling not in LABELINGS:
             raise ReidError(f"params: aug.labeling must be one of {', '.join(LABELINGS)}, got {self.labeling!r}")
 
-    @property
-    def adds_nothing(self) -> bool:
-        return self.persons == 0 and self.images_per_person == 0
-
 
 def read_generated_set(folder: str | Path) -> pd.DataFrame:
-    """A folder of generated images with its manifest (file, pid, camid); `path` is made absolute, files checked."""
+    """A folder of generated images with its manifest (file, pid, camid); `path` is made absolute, files checked.
+
+    Not `read_manifest`: the filter's kept set lacks the seed image of many persons.
+    """
     folder = Path(folder)
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise ReidError(f"{path}: manifest not found; run the filter stage first")
-    try:
-        manifest = pd.read_csv(path, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ReidError(f"{path}: not a readable CSV manifest ({type(exc).__name__})") from None
-    missing = [c for c in ("file", "pid", "camid") if c not in manifest.columns]
-    if missing:
-        raise ReidError(f"{path}: missing column {missing[0]!r}")
-    absent = [f for f in manifest.file if not (folder / f).is_file()]
-    if absent:
-        raise ReidError(f"{folder / absent[0]}: listed in {MANIFEST} but missing ({len(absent)} missing)")
+    manifest = read_listed_images(folder, ["file", "pid", "camid"], "run the filter stage first")
     manifest["path"] = [str(folder / f) for f in manifest.file]
     return manifest
 
