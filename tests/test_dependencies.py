@@ -105,3 +105,11 @@ def test_steps_without_a_network_do_not_load_torch():
     code = "import sys, reid.pipeline.prepare, reid.cli; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert done.stdout.strip() == "False", done.stderr
+
+
+@pytest.mark.parametrize("stage", sorted(DVC))
+def test_uncached_outputs_are_metrics_or_plots(stage):
+    """DVC keeps no run-cache entry for a stage with an uncached plain output, so seed grids would retrain it."""
+    plain = [next(iter(o)) for o in DVC[stage].get("outs", []) if isinstance(o, dict)
+             and next(iter(o.values())).get("cache") is False]
+    assert not plain, f"dvc.yaml stage {stage}: declare {plain} under plots: or metrics:, not outs:"

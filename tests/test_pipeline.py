@@ -118,6 +118,15 @@ def test_experiment_changes_training(workspace):
     assert json.loads((workspace / "metrics/train.json").read_text())["run"] == "fresh"
 
 
+def test_run_cache_restores_a_model_trained_before(workspace):
+    """Seed grids train each baseline once: back at the committed params, DVC's run cache checks the model out."""
+    committed = run(["git", "show", "HEAD:dvc.lock"], workspace).stdout
+    done = dvc("exp", "run", "-S", "reid.epochs=2", cwd=workspace)
+    assert "Stage 'train_reid' is cached - skipping run" in done.stdout
+    assert "Running stage 'train_reid'" not in done.stdout
+    assert (workspace / "dvc.lock").read_text() == committed
+
+
 def test_aug_experiment_reruns_only_the_augmented_stages(workspace):
     """Issue 11: `dvc exp run -S aug.persons=N` assembles, trains and evaluates the augmented model, nothing upstream."""
     params = yaml.safe_load((workspace / "params.yaml").read_text())
