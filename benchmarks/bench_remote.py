@@ -7,14 +7,17 @@ Two data sets, each pushed and pulled with DVC's default jobs (4 x cores) and wi
   the checkout's own `.dvc/cache`; copied to a temporary folder, only read), so `dvc push` /
   `dvc pull` move exactly what a team member's would.
 * `market`: `--images` small JPEGs of Market crop size (128x64, smooth random persons, ~3-5 KB
-  like Market-1501's) in one folder, `dvc add`-ed; and the same images packed into `--shards` tar
-  files, to see whether per-file overhead dominates. "First read" reads every image's bytes once
-  (the folder: open + read per file; the shards: `tarfile` members in order).
+  like Market-1501's) in one folder, `dvc add`-ed; and the same images in tar shards of
+  `--shard-images` each, as `generate` writes them (reid.data.shards), to see whether per-file
+  overhead dominates. "First read" reads every image's bytes once through the stages' reader,
+  `read_image_bytes` (a file: open + read; a shard member: the shard's offsets once, then seek +
+  read), in a fresh process after the pull. `--sides` picks folder, shards or both.
 
 Pull = a fresh clone's pull: the cache, the outputs and DVC's state removed first. One JSON line per
 measurement on stdout; everything lives under a temporary folder that is removed at the end.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_remote.py --project . --cache ../main/.dvc/cache --images 50000 --jobs 32
+    OMP_NUM_THREADS=1 python benchmarks/bench_remote.py --images 50000 --sides shards --jobs 0   # shards only, default jobs
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -36,8 +38,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
 from seaweed import SeaweedS3  # noqa: E402
+
+from reid.data.shards import SHARD_IMAGES, ImageWriter, shard_addresses  # noqa: E402
 
 BUCKET = "reid-bench"
 
@@ -148,63 +153,50 @@ def person_jpeg(rng: np.random.Generator) -> bytes:
     return buffer.getvalue()
 
 
-def read_folder(folder: Path) -> int:
-    total = 0
-    for path in sorted(folder.iterdir()):
-        total += len(path.read_bytes())
-    return total
+def first_read(addresses: Path) -> tuple[int, float]:
+    """Bytes and seconds of reading every listed image once through read_image_bytes, in a fresh process."""
+    code = ("import sys, time; from reid.data.shards import read_image_bytes; t = time.perf_counter(); "
+            "n = sum(len(read_image_bytes(p)) for p in open(sys.argv[1]).read().split()); "
+            "print(n, time.perf_counter() - t)")
+    done = subprocess.run([sys.executable, "-c", code, str(addresses)], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    read, seconds = done.stdout.split()
+    return int(read), float(seconds)
 
 
-def read_shards(folder: Path) -> int:
-    total = 0
-    for shard in sorted(folder.glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            for member in tar:
-                total += len(tar.extractfile(member).read())
-    return total
-
-
-def bench_market(work: Path, server: SeaweedS3, count: int, shards: int, jobs: list[int | None], seed: int) -> None:
+def bench_market(work: Path, server: SeaweedS3, count: int, per_shard: int, sides: list[str],
+                 jobs: list[int | None], seed: int) -> None:
     rng = np.random.default_rng(seed)
     root = work / "market"
     root.mkdir()
     init_repo(root, server)
     folder, packed = root / "images", root / "shards"
-    folder.mkdir()
+    names = [f"{index // 20 + 1:04d}/{index // 20 + 1:04d}_c{index % 6 + 1}s1_{index:06d}_00.jpg"
+             for index in range(count)]
+    places = {"folder": (folder, names), "shards": (packed, shard_addresses(names, per_shard))}
     start = time.perf_counter()
-    blobs = []
+    writers = {side: ImageWriter(places[side][0]) for side in sides}
     for index in range(count):
         blob = person_jpeg(rng)
-        pid, cam, frame = index // 20 + 1, index % 6 + 1, index
-        name = f"{pid:04d}_c{cam}s1_{frame:06d}_00.jpg"
-        (folder / name).write_bytes(blob)
-        blobs.append((name, blob))
-    made = time.perf_counter() - start
-    packed.mkdir()
-    start = time.perf_counter()
-    per_shard = -(-count // shards)
-    for k in range(shards):
-        with tarfile.open(packed / f"shard-{k:03d}.tar", "w") as tar:
-            for name, blob in blobs[k * per_shard:(k + 1) * per_shard]:
-                info = tarfile.TarInfo(name)
-                info.size = len(blob)
-                tar.addfile(info, io.BytesIO(blob))
-    pack = time.perf_counter() - start
-    del blobs
-    files, size = count_files(folder)
-    shard_files, shard_size = count_files(packed)
-    report(set="market", step="made", images=files, bytes=size, mean_kb=round(size / files / 1024, 2), make_s=round(made, 1),
-           shards=shard_files, shard_bytes=shard_size, pack_s=round(pack, 1))
+        for side, writer in writers.items():
+            writer.add(places[side][1][index], blob)
+    for writer in writers.values():
+        writer.close()
+    report(set="market", step="made", images=count, sides=sides, s=round(time.perf_counter() - start, 1))
 
-    for label, path, nfiles, nbytes, reader in (("market-folder", folder, files, size, read_folder),
-                                                 ("market-shards", packed, shard_files, shard_size, read_shards)):
+    for side in sides:
+        path, addresses = places[side]
+        label = f"market-{side}"
+        nfiles, nbytes = count_files(path)
+        listing = work / f"{label}.txt"
+        listing.write_text("\n".join(str(path / a) for a in addresses))
         add = dvc("add", path.name, cwd=root)
         sh(["git", "add", f"{path.name}.dvc", ".gitignore"], root)
-        report(set=label, step="dvc add", files=nfiles, s=round(add, 1))
+        report(set=label, step="dvc add", files=nfiles, bytes=nbytes, mean_kb=round(nbytes / nfiles / 1024, 2),
+               s=round(add, 1))
         push_pull(label, root, [path], jobs, nfiles, nbytes, targets=[f"{path.name}.dvc"])
-        start = time.perf_counter()
-        read = reader(path)
-        report(set=label, step="first read", bytes=read, s=round(time.perf_counter() - start, 2))
+        read, seconds = first_read(listing)
+        report(set=label, step="first read", images=len(addresses), bytes=read, s=round(seconds, 2))
 
 
 def main() -> None:
@@ -212,12 +204,14 @@ def main() -> None:
     parser.add_argument("--project", type=Path, help="a project whose .dvc/cache holds the default run's outputs")
     parser.add_argument("--cache", type=Path, help="the DVC cache holding those outputs (default: the project's .dvc/cache)")
     parser.add_argument("--images", type=int, default=50_000, help="Market-size set: images (0 skips it)")
-    parser.add_argument("--shards", type=int, default=8, help="tar files the images are packed into")
-    parser.add_argument("--jobs", type=int, default=32, help="the tuned --jobs (default jobs are DVC's: 4 x cores)")
+    parser.add_argument("--shard-images", type=int, default=SHARD_IMAGES, help="images per tar shard")
+    parser.add_argument("--sides", default="folder,shards", help="market set as: folder, shards or both")
+    parser.add_argument("--jobs", type=int, default=32,
+                        help="the tuned --jobs besides DVC's default (4 x cores); 0: the default only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="temporary folder (default: the system's)")
     args = parser.parse_args()
-    jobs = [None, args.jobs]
+    jobs = [None, args.jobs] if args.jobs else [None]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so the server is stopped and the folder removed
     with tempfile.TemporaryDirectory(prefix="bench-remote-", dir=args.workdir) as tmp:
         work = Path(tmp)
@@ -227,7 +221,7 @@ def main() -> None:
             if args.project:
                 bench_outputs(args.project.resolve(), (args.cache or args.project / ".dvc/cache").resolve(), work, server, jobs)
             if args.images:
-                bench_market(work, server, args.images, args.shards, jobs, args.seed)
+                bench_market(work, server, args.images, args.shard_images, args.sides.split(","), jobs, args.seed)
 
 
 if __name__ == "__main__":

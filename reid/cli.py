@@ -181,7 +181,9 @@ def evaluate_gan(
 @app.command()
 def generate(
     snapshot: Path = typer.Option(Path("runs/gan/snapshot.pt"), help="GAN snapshot written by train-gan."),
-    output: Path = typer.Option(Path("runs/generated"), help="Folder to create (replaced whole): images/<pid>/, manifest.csv, grid.png."),
+    output: Path = typer.Option(Path("runs/generated"),
+                                help="Folder to create (replaced whole): manifest.csv, grid.png and the images in tar "
+                                     "shards images-NNN.tar (unpack one with `tar -xf images-000.tar`: <pid>/*.jpg)."),
     data: Path = typer.Option(Path("runs/prepared"), help="Prepared real data: new pids start after its largest pid."),
     first_pid: Optional[int] = typer.Option(None, help="First new pid instead (then --data is not read)."),
     persons: Optional[int] = typer.Option(None, help="Artificial persons (thesis: 401)."),
@@ -217,7 +219,8 @@ app.add_typer(filter_app, name="filter")
 def filter_generated(
     ctx: typer.Context,
     input_: Path = typer.Option(Path("runs/generated"), "--input", help="Generated folder with manifest.csv."),
-    output: Path = typer.Option(Path("runs/filtered"), help="Folder to create (replaced whole): kept/, discarded/<filter>/."),
+    output: Path = typer.Option(Path("runs/filtered"),
+                                help="Folder to create (replaced whole): scores.csv (a verdict per image) and example sheets."),
     metrics_dir: Optional[Path] = typer.Option(None, help="Also write filter.json and filter_table.tsv here."),
     calibration: Path = typer.Option(Path("runs/calibration/calibration.json"),
                                      help="calibration.json of `reid filter calibrate`: the threshold when detector.threshold is auto."),
@@ -226,7 +229,7 @@ def filter_generated(
     set_: list[str] = typer.Option([], "--set", help=SET_HELP + " E.g. --set detector.threshold=0.6."),
     progress: bool = typer.Option(True, help=PROGRESS_HELP),
 ):
-    """Screen INPUT into OUTPUT/kept and OUTPUT/discarded/<filter>; print the discard table (Tables 5.5/5.9)."""
+    """Screen INPUT's images: verdicts into OUTPUT/scores.csv (no copies); print the discard table (Tables 5.5/5.9)."""
     ctx.obj = {"params": params, "set": set_, "progress": progress, "backend": backend}
     if ctx.invoked_subcommand is not None:
         return
@@ -271,7 +274,8 @@ def calibrate(
 @app.command()
 def assemble(
     data: Path = typer.Option(Path("runs/prepared"), help="Prepared data folder (with index.csv): the real images."),
-    kept: Path = typer.Option(Path("runs/filtered/kept"), help="The filter's kept folder (manifest.csv + images)."),
+    generated: Path = typer.Option(Path("runs/generated"), help="Generated folder (`reid generate`): the images."),
+    filtered: Path = typer.Option(Path("runs/filtered"), help="Filtered folder (`reid filter`): scores.csv with verdicts."),
     output: Path = typer.Option(Path("runs/assembled"), help="Folder to create (replaced whole) with index.csv."),
     metrics_dir: Optional[Path] = typer.Option(None, help="Also write assemble.json (the counts) here."),
     persons: Optional[int] = typer.Option(None, help="Artificial persons added, each a new class or LSRO (Table 5.10)."),
@@ -288,7 +292,7 @@ def assemble(
         refuse_dvc_outputs(output, *([metrics_dir] if metrics_dir else []))
         values = section(params, "aug", set_, persons=persons, images_per_person=images_per_person,
                          labeling=labeling, seed=seed)
-        run_assemble(values, data, kept, output, metrics_dir)
+        run_assemble(values, data, generated, filtered, output, metrics_dir)
 
     run_reported(step)
 

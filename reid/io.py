@@ -16,7 +16,6 @@ not write:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -273,16 +272,3 @@ def check_tensor_shapes(path: str | os.PathLike, expected: dict, given: dict, wh
             f"{len(mismatched)} mis-shaped tensors, e.g. {first})"
         )
 
-
-def fingerprint(settings: dict, files, labels=None) -> str:
-    """Digest of the settings that shape a result and of the input files' bytes (and labels).
-
-    A checkpoint carries it, so a resume never continues a run made with
-    other params or other data.
-    """
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for i, path in enumerate(files):
-        if labels is not None:
-            digest.update(f"{labels[i]}\0".encode())
-        digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
-    return digest.hexdigest()

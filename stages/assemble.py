@@ -1,4 +1,4 @@
-"""DVC stage `assemble`: params `aug` + data/prepared + data/filtered/kept -> data/assembled/index.csv, counts."""
+"""DVC stage `assemble`: params `aug` + data/prepared + data/generated + data/filtered -> data/assembled/index.csv."""
 
 from pathlib import Path
 
@@ -9,7 +9,8 @@ from reid.pipeline.assemble import run_assemble
 if __name__ == "__main__":
     run_reported(
         lambda: run_assemble(
-            load_section("aug"), data=Path("data/prepared"), kept=Path("data/filtered/kept"),
+            load_section("aug"), data=Path("data/prepared"), generated=Path("data/generated"),
+            filtered=Path("data/filtered"),
             output=Path("data/assembled"), metrics_dir=Path("metrics"),
         )
     )

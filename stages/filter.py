@@ -1,4 +1,4 @@
-"""DVC stage `filter`: params `filter` + data/generated -> data/filtered (kept/, discarded/<filter>/), discard table."""
+"""DVC stage `filter`: params `filter` + data/generated -> data/filtered (scores.csv with verdicts, sheets), table."""
 
 from pathlib import Path
 

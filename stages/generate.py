@@ -1,4 +1,4 @@
-"""DVC stage `generate`: params `gen` + GAN snapshot -> data/generated (images/<pid>/, manifest.csv, grid.png)."""
+"""DVC stage `generate`: params `gen` + GAN snapshot -> data/generated (images-NNN.tar shards, manifest.csv, grid.png)."""
 
 from pathlib import Path
 

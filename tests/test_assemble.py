@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from conftest import write_jpeg
+from reid.data.generated import SCORES
+from reid.data.shards import ImageWriter, image_exists, shard_addresses
 from reid.data.assemble import (CLASS, UNIFORM, AugConfig, assemble_training_set, pick_persons, read_assembled,
                                 read_generated_set, summarize, write_assembled)
 from reid.data.index import read_index
@@ -27,21 +29,37 @@ def real(market_root, tmp_path) -> pd.DataFrame:
     return read_index(tmp_path / "prepared")
 
 
-@pytest.fixture
-def kept_folder(tmp_path) -> Path:
-    folder = tmp_path / "kept"
+DISCARDED = {100: 2, 102: 1}  # generated pid -> images the filter discarded (listed, never picked)
+
+
+def write_generated(folder: Path, skip: str = "") -> list[dict]:
+    """A generated folder whose images sit in two tar shards; the filter's rows for them (`skip` is left out)."""
     rows = []
-    for pid, count in KEPT_PER_PERSON.items():
-        for k in range(count):
-            file = f"images/{pid:04d}/{pid:04d}_c{1 + k % 6}s1_{k:06d}_00.jpg"
-            write_jpeg(folder / file, pid * 10 + k)
-            rows.append({"file": file, "pid": pid, "camid": 1 + k % 6, "group": "middle"})
-    pd.DataFrame(rows).to_csv(folder / "manifest.csv", index=False)
-    return folder
+    for pid in KEPT_PER_PERSON:
+        for k in range(KEPT_PER_PERSON[pid] + DISCARDED.get(pid, 0)):
+            rows.append({"file": f"{pid:04d}/{pid:04d}_c{1 + k % 6}s1_{k:06d}_00.jpg", "pid": pid,
+                         "camid": 1 + k % 6, "verdict": "kept" if k < KEPT_PER_PERSON[pid] else "ssim"})
+    addresses = shard_addresses([r["file"] for r in rows], per_shard=12)
+    with ImageWriter(folder) as writer:
+        for seed, (row, address) in enumerate(zip(rows, addresses)):
+            row["file"] = address
+            if address != skip:
+                writer.add(address, write_jpeg(folder / "plain.jpg", seed).read_bytes())
+    (folder / "plain.jpg").unlink()
+    return rows
 
 
-def test_persons_are_prefixes_of_one_seeded_order_and_few_images_never_count(kept_folder):
-    kept = read_generated_set(kept_folder)
+@pytest.fixture
+def kept_set(tmp_path) -> tuple[Path, Path]:
+    """(generated folder, filtered folder): shards of images and the filter's scores.csv naming them."""
+    rows = write_generated(tmp_path / "generated")
+    (tmp_path / "filtered").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "filtered" / SCORES, index=False)
+    return tmp_path / "generated", tmp_path / "filtered"
+
+
+def test_persons_are_prefixes_of_one_seeded_order_and_few_images_never_count(kept_set):
+    kept = read_generated_set(*kept_set)
     eligible = {pid for pid, count in KEPT_PER_PERSON.items() if count >= 2}
     five = pick_persons(kept, 5, 2, seed=0)
     assert set(five) == eligible  # 101 has one kept image
@@ -53,8 +71,8 @@ def test_persons_are_prefixes_of_one_seeded_order_and_few_images_never_count(kep
         pick_persons(kept, 6, 2, seed=0)
 
 
-def test_new_class_and_lsro_labels_and_counts(real, kept_folder):
-    kept = read_generated_set(kept_folder)
+def test_new_class_and_lsro_labels_and_counts(real, kept_set):
+    kept = read_generated_set(*kept_set)
     real_train = real[real.split == "train"]
     as_classes = assemble_training_set(real, kept, AugConfig(persons=2, seed=1))
     added = as_classes[as_classes.source == "person"]
@@ -93,34 +111,39 @@ def test_variants_of_real_persons_keep_the_real_pid(real, tmp_path):
         assemble_training_set(real, None, AugConfig(images_per_person=1), variants.assign(pid=999))
 
 
-def test_refusals(real, kept_folder, tmp_path):
+def test_refusals(real, kept_set, tmp_path):
     for bad, message in [(dict(persons=-1), "aug.persons must be >= 0"),
                          (dict(images_per_person=-2), "aug.images_per_person must be >= 0"),
                          (dict(labeling="soft"), "aug.labeling must be one of new-class, lsro"),
                          (dict(min_images=0), "aug.min_images must be >= 1")]:
         with pytest.raises(ReidError, match=message):
             AugConfig(**bad)
-    kept = read_generated_set(kept_folder)
+    kept = read_generated_set(*kept_set)
     with pytest.raises(ReidError, match="has the pid of a real person"):
         assemble_training_set(real, kept.assign(pid=int(real.pid.iloc[0])), AugConfig(persons=1, min_images=1))
-    with pytest.raises(ReidError, match="manifest not found; run the filter stage"):
-        read_generated_set(tmp_path / "nowhere")
-    (kept_folder / "images/0100/0100_c1s1_000000_00.jpg").unlink()
-    with pytest.raises(ReidError, match="listed in manifest.csv but missing"):
-        read_generated_set(kept_folder)
+    assert set(kept.verdict) == {"kept"} and len(kept) == sum(KEPT_PER_PERSON.values())
+    with pytest.raises(ReidError, match="nowhere/scores.csv: manifest not found; run the filter stage"):
+        read_generated_set(kept_set[0], tmp_path / "nowhere")
+    lacking = write_generated(tmp_path / "lacking", skip=kept.file[0])
+    with pytest.raises(ReidError, match=r"lacking/images-000.tar/0100/0100_c1s1_000000_00.jpg: listed in "
+                                        r".*filtered/scores.csv but missing \(1 missing\)"):
+        read_generated_set(tmp_path / "lacking", kept_set[1])
+    assert len(lacking) == len(kept) + sum(DISCARDED.values())
 
 
-def test_index_names_files_relative_to_its_folder_and_round_trips(real, kept_folder, tmp_path):
+def test_index_names_files_relative_to_its_folder_and_round_trips(real, kept_set, tmp_path):
     values = {"persons": 3, "seed": 2}
-    summary = run_assemble(values, tmp_path / "prepared", kept_folder, tmp_path / "out" / "assembled", tmp_path)
+    summary = run_assemble(values, tmp_path / "prepared", *kept_set, tmp_path / "out" / "assembled", tmp_path)
     text = (tmp_path / "out/assembled/index.csv").read_text()
-    assert str(tmp_path) not in text and "../../kept/images/" in text  # relative: the repo can move
+    assert str(tmp_path) not in text and "../../generated/images-001.tar/0" in text  # relative: the repo can move
     assembled = read_assembled(tmp_path / "out/assembled")
     assert len(assembled[assembled.split == "train"]) == summary["train_images"]
-    assert all(Path(p).is_file() for p in assembled.path)
-    expected = assemble_training_set(real, read_generated_set(kept_folder), AugConfig(persons=3, seed=2))
+    assert all(image_exists(p) for p in assembled.path)
+    expected = assemble_training_set(real, read_generated_set(*kept_set), AugConfig(persons=3, seed=2))
     assert list(assembled.path) == [str(Path(p)) for p in expected.path]
-    (kept_folder / "images/0105/0105_c1s1_000000_00.jpg").unlink()
+    picked = assembled.path[assembled.source == "person"].iloc[0]
+    kept_set[0].rename(tmp_path / "old")  # new shards lacking a picked image
+    write_generated(kept_set[0], skip=Path(picked).relative_to(kept_set[0]).as_posix())
     with pytest.raises(ReidError, match="named in .*index.csv but missing"):
         read_assembled(tmp_path / "out/assembled")
 
@@ -135,8 +158,8 @@ def test_lsro_loss_by_hand():
     assert only_uniform.item() == pytest.approx(uniform)
 
 
-def test_uniform_rows_add_no_class_and_are_trained_on(real, kept_folder, tmp_path):
-    kept = read_generated_set(kept_folder)
+def test_uniform_rows_add_no_class_and_are_trained_on(real, kept_set, tmp_path):
+    kept = read_generated_set(*kept_set)
     assembled = assemble_training_set(real, kept, AugConfig(persons=2, labeling="lsro"))
     train = assembled[assembled.split == "train"].assign(uniform=assembled.target == UNIFORM)
     val = assembled[assembled.split == "val"]

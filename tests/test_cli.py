@@ -84,15 +84,16 @@ def test_generate_filter_and_calibrate_outside_dvc(market_root, tmp_path):
                 "--first-pid", "5", "--output", str(tmp_path / "gen"), "--no-progress", *no_params, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     manifest = (tmp_path / "gen" / "manifest.csv").read_text().splitlines()
-    assert len(manifest) == 7 and manifest[1].startswith("images/0005/0005_c1s1_000000_00.jpg,5,1,0,-1,seed")
-    assert (tmp_path / "gen" / "grid.png").is_file()
+    assert len(manifest) == 7 and manifest[1].startswith("images-000.tar/0005/0005_c1s1_000000_00.jpg,5,1,0,-1,seed")
+    assert (tmp_path / "gen" / "grid.png").is_file() and (tmp_path / "gen" / "images-000.tar").is_file()
 
     done = reid("filter", "--input", str(tmp_path / "gen"), "--output", str(tmp_path / "kept"), "--no-progress",
                 "--set", "detector={backend: hog, threshold: -100}", "--set", "ssim={threshold: 0}", *no_params,
                 cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "TOTAL" in done.stdout and "kept 6 of 6 images" in done.stdout
-    assert len((tmp_path / "kept" / "kept" / "manifest.csv").read_text().splitlines()) == 7
+    scores = (tmp_path / "kept" / "scores.csv").read_text().splitlines()
+    assert len(scores) == 7 and all(line.endswith(",kept") for line in scores[1:])
 
     run_prepare({"source": "market1501", "market1501_root": str(market_root)}, tmp_path / "prepared", False)
     done = reid("filter", "--no-progress", *no_params, "calibrate", "--data", str(tmp_path / "prepared"),
@@ -176,18 +177,22 @@ def test_evaluate_gan_without_a_run_is_one_line(market_root, tmp_path):
 
 @pytest.fixture
 def assembly_inputs(market_root, tmp_path):
-    """A prepared tiny Market tree and a kept folder of two generated persons (3 and 1 images)."""
+    """A prepared tiny Market tree, a generated folder (one shard) and the filter's verdicts: 2 persons kept (3 and 1)."""
     from conftest import write_jpeg
+    from reid.data.shards import ImageWriter
 
     run_prepare({"source": "market1501", "market1501_root": str(market_root)}, tmp_path / "prepared", False)
-    rows = ["file,pid,camid"]
-    for pid, count in ((50, 3), (51, 1)):
-        for k in range(count):
-            file = f"images/{pid:04d}/{pid:04d}_c1s1_{k:06d}_00.jpg"
-            write_jpeg(tmp_path / "kept" / file, pid + k)
-            rows.append(f"{file},{pid},1")
-    (tmp_path / "kept/manifest.csv").write_text("\n".join(rows) + "\n")
-    return ["--data", str(tmp_path / "prepared"), "--kept", str(tmp_path / "kept"), "--output", str(tmp_path / "out")]
+    rows = ["file,pid,camid,verdict"]
+    (tmp_path / "filtered").mkdir()
+    with ImageWriter(tmp_path / "generated") as writer:
+        for pid, count in ((50, 3), (51, 1), (52, 0)):
+            for k in range(count + 1):
+                file = f"images-000.tar/{pid:04d}/{pid:04d}_c1s1_{k:06d}_00.jpg"
+                writer.add(file, write_jpeg(tmp_path / "one.jpg", pid + k).read_bytes())
+                rows.append(f"{file},{pid},1,{'kept' if k < count else 'detector'}")
+    (tmp_path / "filtered/scores.csv").write_text("\n".join(rows) + "\n")
+    return ["--data", str(tmp_path / "prepared"), "--generated", str(tmp_path / "generated"),
+            "--filtered", str(tmp_path / "filtered"), "--output", str(tmp_path / "out")]
 
 
 @pytest.mark.parametrize("args, message", [

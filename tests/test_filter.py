@@ -14,7 +14,9 @@ from PIL import Image
 
 from reid.errors import ReidError
 from reid.filters.detector import load_detector
-from reid.data.generated import MANIFEST, read_manifest
+from reid.data.generated import MANIFEST, SCORES, read_manifest
+from reid.data.images import load_image
+from reid.data.shards import ImageWriter, read_image_bytes
 from reid.filters.screen import (DETECTOR, KEPT, SSIM, decide, discard_table, real_ssim_per_person,
                                  score_images)
 from reid.filters.ssim import ssim
@@ -63,7 +65,7 @@ def test_scores_compare_every_image_with_its_seed_image(generated):
     assert (scored.ssim[seeds] == 1.0).all() and (scored.ssim[~seeds] < 1.0).all()
     row = scored.iloc[7]
     seed_row = scored[(scored.pid == row.pid) & seeds].iloc[0]
-    image, reference = (np.array(Image.open(generated / f))[None] for f in (row.file, seed_row.file))
+    image, reference = (load_image(generated / f, 128, 64)[None] for f in (row.file, seed_row.file))
     assert row.ssim == pytest.approx(ssim(image, reference)[0], abs=1e-12)
     assert row.detector_score == pytest.approx(image.mean())
 
@@ -78,17 +80,16 @@ def test_filter_stage_accounts_for_every_image(generated, tmp_path):
               "grid": 6}
     summary = run_filter(values, {}, generated, tmp_path / "out", tmp_path / "metrics", progress=False)
     assert summary["detector_threshold_source"] == "params"
-    kept = pd.read_csv(tmp_path / "out" / "kept" / MANIFEST)
-    by_detector = pd.read_csv(tmp_path / "out" / "discarded" / DETECTOR / MANIFEST)
-    by_ssim = pd.read_csv(tmp_path / "out" / "discarded" / SSIM / MANIFEST)
+    scores = pd.read_csv(tmp_path / "out" / SCORES, keep_default_na=False)
+    assert list(scores.file) == list(read_manifest(generated).file)
+    kept, by_detector, by_ssim = (scores[scores.verdict == v] for v in (KEPT, DETECTOR, SSIM))
     assert (len(kept), len(by_detector), len(by_ssim)) == (expected[KEPT], expected[DETECTOR], expected[SSIM])
     assert len(kept) + len(by_detector) + len(by_ssim) == summary["generated"] == 24
     assert summary["kept"] == len(kept) and summary["discarded_ssim"] == len(by_ssim)
     assert (by_detector.detector_score < detector_threshold).all() and (by_ssim.ssim < ssim_threshold).all()
     assert (kept.ssim >= ssim_threshold).all() and (kept.detector_score >= detector_threshold).all()
-    for folder, table in (("kept", kept), ("discarded/detector", by_detector), ("discarded/ssim", by_ssim)):
-        for file in table.file:
-            assert (tmp_path / "out" / folder / file).read_bytes() == (generated / file).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [  # lists and sheets: no image copied
+        ".reid-output", "detector.png", "kept.png", SCORES, "ssim.png"]
     assert json.loads((tmp_path / "metrics" / "filter.json").read_text()) == summary
     for sheet in ("kept", "detector", "ssim"):
         assert (tmp_path / "out" / f"{sheet}.png").is_file()
@@ -115,17 +116,24 @@ def test_bad_generated_folders(generated, tmp_path):
     with pytest.raises(ReidError, match="manifest.csv: manifest not found"):
         read_manifest(tmp_path)
     plan = pd.read_csv(generated / MANIFEST, keep_default_na=False)
-    shutil.copytree(generated / "images", tmp_path / "images")
+    for shard in generated.glob("*.tar"):
+        shutil.copyfile(shard, tmp_path / shard.name)
     plan[plan.group != "seed"].to_csv(tmp_path / MANIFEST, index=False)
     with pytest.raises(ReidError, match="has no seed image"):
         read_manifest(tmp_path)
-    (tmp_path / plan.file[1]).unlink()
     plan.to_csv(tmp_path / MANIFEST, index=False)
-    with pytest.raises(ReidError, match="listed in manifest.csv but missing"):
-        read_manifest(tmp_path)
-    (tmp_path / plan.file[1]).write_bytes(b"not a jpeg")
-    with pytest.raises(ReidError, match="0100_c2s1_000001_00.jpg: unreadable image"):
-        score_images(tmp_path, plan, BrightnessScore(), batch=8, progress=False)
+    for folder, image_1 in (("lacking", None), ("bad", b"not a jpeg")):  # shards without image 1, with junk for it
+        with ImageWriter(tmp_path / folder) as writer:
+            for file in plan.file:
+                data = image_1 if file == plan.file[1] else read_image_bytes(generated / file)
+                if data is not None:
+                    writer.add(file, data)
+    plan.to_csv(tmp_path / "lacking" / MANIFEST, index=False)
+    with pytest.raises(ReidError, match=r"lacking/images-000.tar/0100/0100_c2s1_000001_00.jpg: listed in "
+                                        r".*manifest.csv but missing \(1 missing\)"):
+        read_manifest(tmp_path / "lacking")
+    with pytest.raises(ReidError, match="images-000.tar/0100/0100_c2s1_000001_00.jpg: unreadable image"):
+        score_images(tmp_path / "bad", plan, BrightnessScore(), batch=8, progress=False)
     plan.drop(columns="pid").to_csv(tmp_path / MANIFEST, index=False)
     with pytest.raises(ReidError, match="missing column 'pid'"):
         read_manifest(tmp_path)

@@ -12,6 +12,7 @@ from conftest import tiny_generator
 from reid.data.market import parse_market_name
 from reid.errors import ReidError
 from reid.data.generated import MANIFEST, SEED_GROUP
+from reid.data.shards import read_image_bytes
 from reid.gan.mixing import (INTERPOLATE, GenerationConfig, check_layers, latent_from_seed,
                              plan_persons, render_persons, split_by_shares, styles_for)
 from reid.gan.sampling import to_person
@@ -40,7 +41,7 @@ def test_plan_is_deterministic_and_per_person():
     assert set(variations.groupby("pid").group.value_counts()) == {2}  # 8 variations per person, 4 equal shares
     assert (variations.mix_seed >= 0).all() and (plan.loc[seeds.index, "mix_seed"] == -1).all()
     for file, pid, camid in zip(plan.file, plan.pid, plan.camid):
-        assert file.startswith(f"images/{pid:04d}/") and parse_market_name(file) == (pid, camid)
+        assert file.startswith(f"images-000.tar/{pid:04d}/") and parse_market_name(file) == (pid, camid)
     interpolated = variations[variations.group == INTERPOLATE]
     assert ((interpolated.weight >= 0) & (interpolated.weight <= SMALL.interpolation)).all()
     other_seed = plan_persons(dataclasses.replace(SMALL, seed=8), first_pid=1502)
@@ -74,9 +75,10 @@ def test_render_writes_identical_bytes_and_the_seed_image_first(tmp_path):
     plan = plan_persons(SMALL, first_pid=20)
     sheet = render_persons(G, plan, SMALL, tmp_path / "a", torch.device("cpu"), 5, progress=False)
     render_persons(G, plan, SMALL, tmp_path / "b", torch.device("cpu"), 5, progress=False)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["images-000.tar"]  # 18 images: one shard
+    assert (tmp_path / "a/images-000.tar").read_bytes() == (tmp_path / "b/images-000.tar").read_bytes()
     for file in plan.file:
-        a, b = (tmp_path / "a" / file).read_bytes(), (tmp_path / "b" / file).read_bytes()
-        assert a == b and a[:2] == b"\xff\xd8"  # a JPEG
+        assert read_image_bytes(tmp_path / "a" / file)[:2] == b"\xff\xd8"  # a JPEG
     assert sheet.shape == (2 * 9, 128, 64, 3) and sheet.dtype == np.uint8
     with torch.no_grad():
         seed_image = G.synthesis(G.mapping(latent_from_seed(7, 16)[None], truncation_psi=0.8))

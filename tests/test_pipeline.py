@@ -42,6 +42,10 @@ def test_repro_evaluates_and_is_idempotent(workspace):
     manifest = (workspace / "data/generated/manifest.csv").read_text().splitlines()
     real_pids = {int(line.split(",")[1]) for line in (workspace / "data/prepared/index.csv").read_text().splitlines()[1:]}
     assert len(manifest) == 1 + 12 and int(manifest[1].split(",")[1]) == max(real_pids) + 1
+    assert manifest[1].startswith("images-000.tar/")  # the images in one tar shard, the filter's lists name them
+    assert {p.name for p in (workspace / "data/generated").iterdir()} == {
+        ".reid-output", "images-000.tar", "manifest.csv", "grid.png"}
+    assert not (workspace / "data/filtered/kept").exists() and (workspace / "data/filtered/scores.csv").is_file()
     screened = json.loads((workspace / "metrics/filter.json").read_text())
     assert screened["generated"] == 12 and screened["kept"] + screened["discarded_total"] == 12
     assert "hog pedestrian detection" in done.stdout

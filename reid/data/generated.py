@@ -1,8 +1,12 @@
 """The layout of a generated-persons folder: its manifest, shared by generation (writer) and filters (reader).
 
-`manifest.csv` has a row per image: its file under `images/<pid>/`, the
+`manifest.csv` has a row per image: its `file` relative to the folder, the
 artificial pid and camera, the seed and how the image was varied (`group`:
 `seed` for a person's reference image, a layer group or `interpolate`).
+The filter's `scores.csv` lists the same files with a verdict (`kept` or the
+filter that discarded it). `generate` stores the images in tar shards, so a file is a shard member such
+as `images-000.tar/0752/0752_c1s1_000000_00.jpg` (reid.data.shards); a plain
+file path works the same.
 """
 
 from __future__ import annotations
@@ -11,17 +15,23 @@ from pathlib import Path
 
 import pandas as pd
 
+from reid.data.shards import image_exists
 from reid.errors import ReidError
 
 MANIFEST = "manifest.csv"
-IMAGES = "images"
+SCORES = "scores.csv"    # the filter's list: the manifest's rows with detector score, SSIM and verdict
+KEPT = "kept"            # the verdict of an image that passed every filter
 SEED_GROUP = "seed"
 MANIFEST_COLUMNS = ["file", "pid", "camid", "seed", "mix_seed", "group", "layers", "psi", "weight"]
 
 
-def read_listed_images(folder: Path, columns: list[str], hint: str) -> pd.DataFrame:
-    """`folder`/manifest.csv, checked: readable, has `columns`, every listed file present. `hint` says how to make one."""
-    path = folder / MANIFEST
+def read_listed_images(folder: Path, columns: list[str], hint: str, listing: Path | None = None) -> pd.DataFrame:
+    """A list of images in `folder`, checked: readable CSV, has `columns`, every listed file present.
+
+    The list is `listing` (default `folder`/manifest.csv), its `file` column
+    relative to `folder`; `hint` says how to make one.
+    """
+    path = listing if listing is not None else folder / MANIFEST
     if not path.is_file():
         raise ReidError(f"{path}: manifest not found; {hint}")
     try:
@@ -31,9 +41,9 @@ def read_listed_images(folder: Path, columns: list[str], hint: str) -> pd.DataFr
     missing = [c for c in columns if c not in manifest.columns]
     if missing:
         raise ReidError(f"{path}: missing column {missing[0]!r} (expected {', '.join(columns)})")
-    absent = [f for f in manifest.file if not (folder / f).is_file()]
+    absent = [f for f in manifest.file if not image_exists(folder / f)]
     if absent:
-        raise ReidError(f"{folder / absent[0]}: listed in {MANIFEST} but missing ({len(absent)} missing)")
+        raise ReidError(f"{folder / absent[0]}: listed in {path} but missing ({len(absent)} missing)")
     return manifest
 
 

@@ -8,6 +8,7 @@ a resume can restore the generator state.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from reid.data.shards import read_image_bytes
 from reid.progress import progress_bar
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -23,8 +25,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def load_image(path: str | Path, height: int, width: int) -> np.ndarray:
-    """RGB uint8 array (H, W, 3), resized bicubically when the file is another size."""
-    with Image.open(path) as image:
+    """RGB uint8 array (H, W, 3) of a file or shard member, resized bicubically when it is another size."""
+    with Image.open(io.BytesIO(read_image_bytes(path))) as image:
         image = image.convert("RGB")
         if image.size != (width, height):
             image = image.resize((width, height), Image.Resampling.BICUBIC)

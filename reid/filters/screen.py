@@ -10,15 +10,13 @@ images that reach it and the total's of all generated images.
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from reid.data.generated import MANIFEST, SEED_GROUP
+from reid.data.generated import KEPT, SEED_GROUP
 from reid.data.images import load_image
 from reid.errors import ReidError
 from reid.filters.detector import load_detector
@@ -26,7 +24,6 @@ from reid.filters.quality import AUTO
 from reid.filters.ssim import ssim
 from reid.progress import progress_bar
 
-KEPT = "kept"
 DETECTOR = "detector"
 SSIM = "ssim"
 VERDICTS = (KEPT, DETECTOR, SSIM)
@@ -143,26 +140,6 @@ def discard_table(verdicts: pd.Series, detector_name: str) -> pd.DataFrame:
         ("TOTAL", by_detector + by_ssim, 100 * (by_detector + by_ssim) / total if total else 0.0),
     ]
     return pd.DataFrame(rows, columns=["method", "images_discarded", "percent"])
-
-
-def link_or_copy(source: Path, target: Path) -> None:
-    """Hard link when the file system allows it (no second copy of 20k images), else copy."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-
-
-def write_sets(source: Path, scored: pd.DataFrame, output: Path, progress: bool = True) -> None:
-    """kept/ and discarded/<filter>/, each with its images (same relative paths) and manifest."""
-    for verdict in VERDICTS:
-        subset = scored[scored.verdict == verdict]
-        folder = output / KEPT if verdict == KEPT else output / "discarded" / verdict
-        folder.mkdir(parents=True, exist_ok=True)
-        for file in progress_bar(subset.file, desc=f"write {verdict}", unit="img", disable=not progress):
-            link_or_copy(source / file, folder / file)
-        subset.drop(columns="verdict").to_csv(folder / MANIFEST, index=False, float_format="%.6f")
 
 
 def real_ssim_per_person(images: pd.DataFrame, progress: bool = True) -> np.ndarray:

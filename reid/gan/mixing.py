@@ -23,7 +23,8 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from reid.data.generated import IMAGES, MANIFEST_COLUMNS, SEED_GROUP
+from reid.data.generated import MANIFEST_COLUMNS, SEED_GROUP
+from reid.data.shards import ImageWriter, shard_addresses
 from reid.errors import ReidError
 from reid.gan.generator import Generator
 from reid.gan.sampling import to_person
@@ -97,7 +98,7 @@ def split_by_shares(count: int, shares: dict) -> dict:
 
 
 def person_plan(config: GenerationConfig, person: int, pid: int) -> list[dict]:
-    """Manifest rows of one person: its seed image, then the variations in a seeded random order."""
+    """Manifest rows of one person (`file`: `<pid>/<name>`): its seed image, then the variations in a seeded order."""
     seed = config.seed + person
     rng = np.random.default_rng([config.seed, person])
     methods = [name for name, n in split_by_shares(config.images_per_person - 1, config.shares).items()
@@ -109,7 +110,7 @@ def person_plan(config: GenerationConfig, person: int, pid: int) -> list[dict]:
     for index in range(config.images_per_person):
         camid = 1 + index % config.cameras
         name = f"{pid:04d}_c{camid}s1_{index:06d}_00.jpg"
-        row = {"file": f"{IMAGES}/{pid:04d}/{name}", "pid": pid, "camid": camid, "seed": seed,
+        row = {"file": f"{pid:04d}/{name}", "pid": pid, "camid": camid, "seed": seed,
                "mix_seed": -1, "group": SEED_GROUP, "layers": "", "psi": config.truncation_psi, "weight": 0.0}
         if index > 0:
             method = methods[index - 1]
@@ -123,11 +124,13 @@ def person_plan(config: GenerationConfig, person: int, pid: int) -> list[dict]:
 
 
 def plan_persons(config: GenerationConfig, first_pid: int) -> pd.DataFrame:
-    """The manifest of the whole run, before any image is made."""
+    """The manifest of the whole run, before any image is made: files are members of tar shards, in manifest order."""
     if first_pid < 1 or first_pid + config.persons - 1 > 9999:
         raise ReidError(f"gen: pids {first_pid}..{first_pid + config.persons - 1} do not fit Market's 4 digits")
     rows = [row for p in range(config.persons) for row in person_plan(config, p, first_pid + p)]
-    return pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    manifest["file"] = shard_addresses(list(manifest.file))
+    return manifest
 
 
 def latent_from_seed(seed: int, z_dim: int) -> torch.Tensor:
@@ -175,7 +178,7 @@ def jpeg_bytes(image: np.ndarray, quality: int) -> bytes:
 @torch.no_grad()
 def render_persons(G: Generator, manifest: pd.DataFrame, config: GenerationConfig, output: Path,
                    device: torch.device, batch: int = 32, progress: bool = True) -> np.ndarray | None:
-    """Write every manifest image as a 128x64 JPEG under `output`; return the sheet's images (or None).
+    """Write every manifest image as a 128x64 JPEG at its address in `output`; return the sheet's images (or None).
 
     Batches follow the manifest order, so the same params give the same bytes.
     """
@@ -183,15 +186,14 @@ def render_persons(G: Generator, manifest: pd.DataFrame, config: GenerationConfi
     G.eval()
     grid_rows = min(config.grid_persons, config.persons) * config.images_per_person
     grid = []
-    with progress_bar(total=len(manifest), desc="generate", unit="img", disable=not progress) as bar:
+    with (progress_bar(total=len(manifest), desc="generate", unit="img", disable=not progress) as bar,
+          ImageWriter(output) as writer):
         for start in range(0, len(manifest), batch):
             rows = manifest.iloc[start : start + batch]
             ws = styles_for(G, rows, config.truncation_psi, device)
             images = to_person(G.synthesis(ws).cpu()).permute(0, 2, 3, 1).numpy()
             for file, image in zip(rows.file, images):
-                path = output / file
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(jpeg_bytes(image, config.jpeg_quality))
+                writer.add(file, jpeg_bytes(image, config.jpeg_quality))
             grid.extend(images[: max(0, grid_rows - start)])
             bar.update(len(rows))
     return np.stack(grid) if grid else None

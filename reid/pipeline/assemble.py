@@ -1,4 +1,4 @@
-"""Stage `assemble`: params `aug` + prepared data + the filter's kept images -> data/assembled/index.csv, counts."""
+"""Stage `assemble`: params `aug` + prepared data + the generated images the filter kept -> data/assembled/index.csv."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ from reid.data.index import read_index
 from reid.io import atomic_dir, atomic_write_json
 
 
-def run_assemble(values: dict, data: Path, kept: Path, output: Path, metrics_dir: Path | None) -> dict:
-    """Write the augmented training index into `output` and its counts into metrics/assemble.json."""
+def run_assemble(values: dict, data: Path, generated: Path, filtered: Path, output: Path,
+                 metrics_dir: Path | None) -> dict:
+    """Write the augmented training index into `output` and its counts into metrics/assemble.json.
+
+    `generated` holds the images, `filtered` the filter's verdicts on them (scores.csv).
+    """
     config = from_section(AugConfig, values, "aug")
-    generated = read_generated_set(kept) if config.persons else None
-    assembled = assemble_training_set(read_index(data), generated, config)
+    kept = read_generated_set(generated, filtered) if config.persons else None
+    assembled = assemble_training_set(read_index(data), kept, config)
     with atomic_dir(output) as tmp:
         write_assembled(assembled, tmp, output)
     summary = summarize(assembled, config)

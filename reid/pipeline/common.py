@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from reid.config import from_section
+from reid.data.shards import read_image_bytes
 from reid.errors import ReidError
-from reid.io import atomic_write_text, fingerprint
+from reid.io import atomic_write_text
 from reid.provenance import code_digest, file_digest
 
 
@@ -30,6 +33,21 @@ class RunSettings:
 
 def run_settings(values: dict | None) -> RunSettings:
     return from_section(RunSettings, values, "run")
+
+
+def fingerprint(settings: dict, files, labels=None) -> str:
+    """Digest of the settings that shape a result and of the input files' bytes (and labels).
+
+    A checkpoint carries it, so a resume never continues a run made with
+    other params or other data. Files may be shard members (an augmented
+    training set names generated images inside data/generated's shards).
+    """
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for i, path in enumerate(files):
+        if labels is not None:
+            digest.update(f"{labels[i]}\0".encode())
+        digest.update(hashlib.sha256(read_image_bytes(path)).digest())
+    return digest.hexdigest()
 
 
 def resume_key(settings: dict, stage_module: str, files, labels=None, weights: str = "") -> str:

@@ -1,4 +1,4 @@
-"""Stage `filter`: params `filter` + data/generated -> data/filtered (kept/, discarded/<filter>/), discard table."""
+"""Stage `filter`: params `filter` + data/generated -> data/filtered (scores.csv with verdicts, example sheets)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from reid.config import from_section
-from reid.data.generated import read_manifest
+from reid.data.generated import KEPT, SCORES, read_manifest
 from reid.filters.quality import CALIBRATION_FILE, resolve_threshold
-from reid.filters.screen import (KEPT, VERDICTS, FilterConfig, decide, discard_table, read_person_image,
-                                 score_images, write_sets)
+from reid.filters.screen import VERDICTS, FilterConfig, decide, discard_table, read_person_image, score_images
 from reid.io import atomic_dir, atomic_write_json
 from reid.pipeline.common import run_settings, write_tsv
 from reid.viz.grid import save_grid
@@ -26,11 +25,13 @@ def _example_sheet(folder: Path, files: list[str], count: int) -> np.ndarray | N
 
 def run_filter(values: dict, run: dict, generated: Path, output: Path, metrics_dir: Path | None,
                calibration: Path = CALIBRATION_FILE, progress: bool = True) -> dict:
-    """Screen a generated folder into `output` (kept/, discarded/<filter>/, scores, sheets) and report.
+    """Screen a generated folder and write `output`: scores.csv (a verdict per image) and example sheets.
 
-    A detector threshold `auto` is read from `calibration` (calibrate_filters' output on the real
-    images). Writes metrics/filter.json and the discard table metrics/filter_table.tsv when
-    `metrics_dir` is given.
+    The images stay where `generate` put them: scores.csv lists them (its
+    `file` column relative to `generated`) and `assemble` reads the kept ones
+    from there, so nothing is copied. A detector threshold `auto` is read from `calibration` (calibrate_filters' output on the real
+    images). Writes metrics/filter.json and the discard
+    table metrics/filter_table.tsv when `metrics_dir` is given.
     """
     config = from_section(FilterConfig, values, "filter")
     settings = run_settings(run)
@@ -41,8 +42,7 @@ def run_filter(values: dict, run: dict, generated: Path, output: Path, metrics_d
     scored["verdict"] = decide(scored, threshold.value, config.ssim.threshold)
     table = discard_table(scored.verdict, f"{detector.name} pedestrian detection (score < {threshold.value:g})")
     with atomic_dir(output) as tmp:
-        write_sets(generated, scored, tmp, progress)
-        scored.to_csv(tmp / "scores.csv", index=False, float_format="%.6f")
+        scored.to_csv(tmp / SCORES, index=False, float_format="%.6f")
         for verdict in VERDICTS:
             sheet = _example_sheet(generated, list(scored.file[scored.verdict == verdict]), config.grid)
             if sheet is not None:
@@ -67,5 +67,5 @@ def run_filter(values: dict, run: dict, generated: Path, output: Path, metrics_d
         write_tsv(metrics_dir / "filter_table.tsv", table)
     print(f"detector threshold {threshold.value:g} ({threshold.source})")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    print(f"kept {summary['kept']} of {summary['generated']} images in {output / KEPT}")
+    print(f"kept {summary['kept']} of {summary['generated']} images (verdicts in {output / SCORES})")
     return summary

@@ -1,4 +1,4 @@
-"""Stage `generate`: params `gen` + GAN snapshot -> data/generated (images/<pid>/, manifest.csv, grid.png)."""
+"""Stage `generate`: params `gen` + GAN snapshot -> data/generated (images-NNN.tar shards, manifest.csv, grid.png)."""
 
 from __future__ import annotations
 
