@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from dvc_project import dvc, make_project, merge
+from dvc_project import REPO, dvc, make_project, merge
 from reid.data.index import read_index
 from reid.data.prepare import PrepareConfig, prepare_dataset
 from reid.engine.train import TrainConfig
@@ -22,6 +25,12 @@ from reid.pipeline.train_reid import run_training
 TINY_SET = {"seed": 4, "ids": 5, "images_per_id": 4}
 TINY_RECIPE = {"arch": "resnet18", "height": 32, "width": 16, "epochs": 1, "batch_size": 4}
 RUN = {"device": "cpu", "checkpoint_every": 1}
+
+
+def reid(*args, cwd):
+    """The `reid` command line of this checkout (PYTHONPATH: not an installed copy elsewhere)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "reid.cli", *args], cwd=cwd, capture_output=True, text=True, env=env)
 
 
 def _saved_model(path: Path, arch: str = "resnet18", classes: int = 3, bottleneck: int = 512) -> dict:
@@ -143,3 +152,23 @@ def test_reid_pretrained_synthetic_through_dvc_repro(tmp_path):
     assert (root / "data/pretrain/model.pt").is_file() and (root / "runs/checkpoints/pretrain/last.pt").is_file()
     assert json.loads((root / "metrics/train.json").read_text())["init"] == "synthetic"
     assert json.loads((root / "metrics/eval.json").read_text())["init"] == "synthetic"
+
+
+def test_cli_pretrains_and_trains_from_it(tmp_path, market_root):
+    """`reid pretrain` then `reid train --pretrained synthetic`, outside DVC (the repository's params, tiny sizes)."""
+    params = ["--params", str(REPO / "params.yaml"), "--device", "cpu", "--no-progress"]
+    small = ["--set", "height=32", "--set", "width=16", "--set", "batch_size=4"]
+    done = reid("prepare", "--source", "market1501", "--market-root", str(market_root), "--output", "real",
+                "--params", str(REPO / "params.yaml"), "--no-progress", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = reid("pretrain", "--ids", "4", "--epochs", "1", "--set", "synthetic.images_per_id=4", *small, *params,
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "runs/pretrain/model.pt").is_file()
+    done = reid("train", "--data", "real", "--pretrained", "synthetic", "--epochs", "1", *small, *params, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "runs/reid/train.json").read_text())["init"] == "synthetic"
+    done = reid("train", "--data", "real", "--pretrained", "synthetic", "--set", "arch=resnet34", *small, *params,
+                cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("error: runs/pretrain/model.pt: weights of a resnet18 re-ID model, not resnet34")
