@@ -128,6 +128,15 @@ def test_saved_model_round_trip_gives_same_features(prepared, tmp_path):
     assert (a == b).all()
 
 
+def test_the_same_model_saves_to_the_same_bytes(tmp_path):
+    """Defect: torch.save named the archive inside after the random temporary file, so every save differed."""
+    torch.manual_seed(0)
+    model = ReidNet("resnet18", 3)
+    for name in ("a.pt", "b.pt"):
+        save_model(model, {"arch": "resnet18"}, [1, 2, 3], {}, tmp_path / name)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+
+
 def test_imagenet_weights_import(tmp_path):
     reference = torchvision.models.resnet18(weights=None)
     torch.save(reference.state_dict(), tmp_path / "resnet18.pth")

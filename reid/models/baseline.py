@@ -155,15 +155,20 @@ def load_pretrained(model: ReidNet, pretrained: str, synthetic_model: Path | Non
 
 
 def save_model(model: ReidNet, settings: dict, classes: list[int], info: dict, path: str | Path) -> None:
-    """Weights plus what evaluation needs to rebuild the network (the `reid:` params), loadable with weights_only=True."""
+    """Weights plus what evaluation needs to rebuild the network (the `reid:` params), loadable with weights_only=True.
+
+    Saved through a file handle: torch.save names the zip archive inside after a
+    path it is given (here a random temporary name), so the same model would
+    get other bytes, and DVC would rerun every stage reading it.
+    """
     payload = {
         "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
         "config": settings,
         "classes": classes,
         "info": info,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(payload, handle)
 
 
 def load_model(path: str | Path, device: torch.device) -> tuple[ReidNet, dict]:

@@ -64,7 +64,9 @@ class PretrainConfig:
         if "pretrained" in values:
             raise ReidError("params: unknown key pretrain.pretrained (the pretraining's start is pretrain.init)")
         synthetic = from_section(PretrainSet, values.pop("synthetic", None), "pretrain.synthetic")
-        init = values.pop("init", "")
+        init = values.pop("init", None) or ""
+        if not isinstance(init, str):
+            raise ReidError(f"params: pretrain.init must be a str, got {init!r}")
         if init == SYNTHETIC_INIT:
             raise ReidError(f"params: pretrain.init cannot be {SYNTHETIC_INIT!r}, the pretrain stage's own output")
         recipe = from_section(TrainConfig, {**values, "pretrained": init}, "pretrain")
