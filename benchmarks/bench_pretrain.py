@@ -72,15 +72,17 @@ def pretrained_model(args, work: Path, run: dict) -> Path:
     return work / "pretrain" / MODEL_FILE
 
 
-def fine_tune(work: Path, target: Path, arm: str, seed: int, run: dict, synthetic_model: Path) -> dict:
+def fine_tune(work: Path, target: Path, arm: str, seed: int, run: dict, synthetic_model: Path | None) -> dict:
+    """One fine-tuning run and its evaluation; a run whose eval.json exists is read, not repeated (delete it to remeasure)."""
     out = work / f"{arm}-{seed}"
-    values = {**load_section("reid"), **ARMS[arm], "seed": seed}
-    train = run_training(values, run, target, out / "model.pt", work / "checkpoints" / f"{arm}-{seed}", out,
-                         progress=False, synthetic_model=synthetic_model)
-    metrics = run_evaluation(load_section("eval"), run, target, out / "model.pt", out, progress=False)
+    if not (out / "eval.json").is_file():
+        values = {**load_section("reid"), **ARMS[arm], "seed": seed}
+        run_training(values, run, target, out / "model.pt", work / "checkpoints" / f"{arm}-{seed}", out,
+                     progress=False, synthetic_model=synthetic_model)
+        run_evaluation(load_section("eval"), run, target, out / "model.pt", out, progress=False)
+    train, metrics = (json.loads((out / name).read_text()) for name in ("train.json", "eval.json"))
     return {"seed": seed, "init": metrics["init"], "train_seconds": train["train_seconds"],
-            "images_shown": train["epochs"] * train["train_images"],
-            **{key: metrics[key] for key in METRICS}}
+            "images_shown": train["epochs"] * train["train_images"], **{key: metrics[key] for key in METRICS}}
 
 
 def main() -> None:
@@ -91,7 +93,7 @@ def main() -> None:
     parser.add_argument("--target-seed", type=int, default=7, help="generator seed of the small target set")
     parser.add_argument("--time-generation", action="store_true", help="time drawing the default pretraining set")
     parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS),
-                        help="which inits to fine-tune (a finished run is resumed as complete, so a rerun is cheap)")
+                        help="which inits to fine-tune (a finished run's results are read again, so a rerun is cheap)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
