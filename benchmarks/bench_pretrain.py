@@ -95,13 +95,17 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS),
                         help="which inits to fine-tune (a finished run's results are read again, so a rerun is cheap)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--speed-steps", type=int, default=30, help="batches timed for the img/s figure (0 = skip)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     run = {**load_section("run"), "device": "cpu"}
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
-    results: dict = {"threads": args.threads, "resnet18_train_img_per_s": round(training_speed(args.threads), 1)}
-    print(f"ResNet-18 training, 128x64, batch 32, {args.threads} thread(s): {results['resnet18_train_img_per_s']} img/s")
+    results: dict = {"threads": args.threads}
+    if args.speed_steps:
+        results["resnet18_train_img_per_s"] = round(training_speed(args.threads, args.speed_steps), 1)
+        print(f"ResNet-18 training, 128x64, batch 32, {args.threads} thread(s): "
+              f"{results['resnet18_train_img_per_s']} img/s")
 
     if args.time_generation:
         started = time.perf_counter()
@@ -112,8 +116,9 @@ def main() -> None:
 
     synthetic_model = pretrained_model(args, work, run) if "synthetic" in args.arms else None
     target = work / "target"
-    run_prepare({**load_section("data"), "source": "synthetic", "seed": args.target_seed, "synthetic": TARGET},
-                target, progress=False)
+    if not (target / "index.csv").is_file():  # deterministic: another bench process may be reading it
+        run_prepare({**load_section("data"), "source": "synthetic", "seed": args.target_seed, "synthetic": TARGET},
+                    target, progress=False)
     runs = {arm: [fine_tune(work, target, arm, seed, run, synthetic_model) for seed in args.seeds] for arm in args.arms}
     results["runs"] = runs
     shown = sum(r["images_shown"] for rows in runs.values() for r in rows)
