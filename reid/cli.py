@@ -26,6 +26,9 @@ SET_HELP = ("Override a key of the section, e.g. --set lr_backbone=0.01 or --set
             "(repeatable; value parsed as YAML; dotted keys merge into nested sections).")
 DEVICE_HELP = "auto (cuda if present), cpu, cuda or cuda:N (params `run.device`)."
 PROGRESS_HELP = "Show progress bars (a line every few seconds when output is not a terminal)."
+PRETRAINED_HELP = ("Start: '' (random init), synthetic (--synthetic-model), a re-ID model file (classifier dropped) "
+                   "or torchvision ImageNet weights.")
+SYNTHETIC_MODEL_HELP = "The model `--pretrained synthetic` starts from (written by `reid pretrain`)."
 
 
 def section(params: Path, name: str, overrides: list[str], **options) -> dict:
@@ -86,7 +89,8 @@ def train(
     arch: Optional[str] = typer.Option(None, help="Backbone: resnet50 (thesis), resnet34 or resnet18."),
     epochs: Optional[int] = typer.Option(None, help="Training epochs (thesis: 60)."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (thesis: 16)."),
-    pretrained: Optional[str] = typer.Option(None, help="ImageNet weights file for the backbone ('' = random init)."),
+    pretrained: Optional[str] = typer.Option(None, help=PRETRAINED_HELP),
+    synthetic_model: Path = typer.Option(Path("runs/pretrain/model.pt"), help=SYNTHETIC_MODEL_HELP),
     seed: Optional[int] = typer.Option(None, help="Seed of initialisation, shuffling and augmentation."),
     device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
     params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
@@ -100,7 +104,32 @@ def train(
         refuse_dvc_outputs(output, checkpoints, metrics_dir)
         values = section(params, "reid", set_, arch=arch, epochs=epochs, batch_size=batch_size,
                          pretrained=pretrained, seed=seed)
-        run_training(values, run_section(params, device), data, output, checkpoints, metrics_dir, progress)
+        run_training(values, run_section(params, device), data, output, checkpoints, metrics_dir, progress,
+                     synthetic_model)
+
+    run_reported(step)
+
+
+@app.command()
+def pretrain(
+    output: Path = typer.Option(Path("runs/pretrain"), help="Folder to create: model.pt, the synthetic set, curves."),
+    checkpoints: Path = typer.Option(Path("runs/checkpoints-pretrain"), help="Checkpoint folder; a rerun of the same run resumes from it."),
+    summary: Path = typer.Option(Path("runs/pretrain.json"), help="Summary with the time per 1,000 images."),
+    ids: Optional[int] = typer.Option(None, help="Synthetic persons to pretrain on (params pretrain.synthetic.ids)."),
+    epochs: Optional[int] = typer.Option(None, help="Pretraining epochs."),
+    device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
+    params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    progress: bool = typer.Option(True, help=PROGRESS_HELP),
+):
+    """Pretrain the re-ID network on the embedded synthetic set (params `pretrain`), for `reid train --pretrained synthetic`."""
+    def step():
+        from reid.pipeline.pretrain import SYNTHETIC_INIT, run_pretraining
+
+        refuse_dvc_outputs(output, checkpoints, summary)
+        overrides = [*([f"synthetic.ids={ids}"] if ids is not None else []), *set_]
+        values = section(params, "pretrain", overrides, epochs=epochs)
+        run_pretraining(values, SYNTHETIC_INIT, run_section(params, device), output, checkpoints, summary, progress)
 
     run_reported(step)
 
@@ -307,6 +336,7 @@ def train_augmented(
     metrics_dir: Path = typer.Option(Path("runs/reid_aug"), help="Folder for train.json, train_log.tsv, train_curves.png."),
     epochs: Optional[int] = typer.Option(None, help="Training epochs (thesis: 60)."),
     seed: Optional[int] = typer.Option(None, help="Seed of initialisation, shuffling and augmentation."),
+    synthetic_model: Path = typer.Option(Path("runs/pretrain/model.pt"), help=SYNTHETIC_MODEL_HELP),
     device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
     params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
@@ -321,7 +351,7 @@ def train_augmented(
         values = section(params, "reid", set_, epochs=epochs, seed=seed)
         run_augmented_training(values, run_section(params, device), assembled,
                                TrainOutputs.named(baseline, baseline.parent), TrainOutputs.named(output, metrics_dir),
-                               checkpoints, progress)
+                               checkpoints, progress, synthetic_model)
 
     run_reported(step)
 

@@ -14,5 +14,6 @@ if __name__ == "__main__":
             baseline=TrainOutputs.named(Path("data/reid/model.pt"), Path("metrics")),
             outputs=TrainOutputs.named(Path("data/reid_aug/model.pt"), Path("metrics"), prefix="aug_"),
             checkpoints=Path("runs/checkpoints/train_augmented"),
+            synthetic_model=Path("data/pretrain/model.pt"),  # reid.pretrained: synthetic
         )
     )

@@ -1,4 +1,4 @@
-"""DVC stage `train_reid`: params `reid` + data/prepared -> data/reid/model.pt, training curves."""
+"""DVC stage `train_reid`: params `reid` + data/prepared (+ data/pretrain) -> data/reid/model.pt, training curves."""
 
 from pathlib import Path
 
@@ -15,5 +15,6 @@ if __name__ == "__main__":
             model_path=Path("data/reid/model.pt"),
             checkpoints=Path("runs/checkpoints/train_reid"),
             metrics_dir=Path("metrics"),
+            synthetic_model=Path("data/pretrain/model.pt"),  # reid.pretrained: synthetic
         )
     )

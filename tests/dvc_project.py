@@ -16,6 +16,7 @@ TINY_PARAMS = {
                            "distractors": 5, "junk": 3}},
     "run": {"checkpoint_every": 1, "batch": 8, "filter_batch": 16},
     "reid": {"arch": "resnet18", "height": 64, "width": 32, "epochs": 2, "batch_size": 8},
+    "pretrain": {"synthetic": {"ids": 5, "images_per_id": 4}, "height": 64, "width": 32, "epochs": 1, "batch_size": 4},
     "gan": {"resolution": 16, "width": 8, "channel_base": 256, "channel_max": 16, "batch": 8, "kimg": 0.064, "tick_kimg": 0.032,
             "snap": 1},
     "gan_eval": {"num_images": 20, "grid": 2},

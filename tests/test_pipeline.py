@@ -26,6 +26,9 @@ def test_repro_evaluates_and_is_idempotent(workspace):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["rank1"] <= metrics["rank5"] <= metrics["rank10"]
     assert metrics["model"] == {"arch": "resnet18", "pretrained": False, "input": [64, 32]}
+    assert metrics["init"] == json.loads((workspace / "metrics/train.json").read_text())["init"] == "random"
+    assert json.loads((workspace / "metrics/pretrain.json").read_text())["trained"] is False  # nothing pretrained
+    assert [p.name for p in (workspace / "data/pretrain").iterdir() if p.name != ".reid-output"] == ["not-requested.txt"]
     assert metrics["thesis_line"] in done.stdout
     assert "raw_pixel_baseline" in metrics
     log = (workspace / "metrics/train_log.tsv").read_text().splitlines()
@@ -98,7 +101,7 @@ def test_code_change_retrains_and_reevaluates(workspace):
     original = baseline.read_text()
     try:
         baseline.write_text(original + "\n# a change to the model code\n")
-        assert _stale_stages(workspace) == {"train_reid", "evaluate", "evaluate_gan", "train_augmented",
+        assert _stale_stages(workspace) == {"pretrain", "train_reid", "evaluate", "evaluate_gan", "train_augmented",
                                             "evaluate_augmented"}
         done = dvc("repro", cwd=workspace)
         assert "Running stage 'train_reid'" in done.stdout and "Running stage 'evaluate'" in done.stdout

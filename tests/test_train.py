@@ -13,7 +13,7 @@ from reid.data.prepare import PrepareConfig, prepare_dataset
 from reid.engine.features import extract_features
 from reid.engine.train import CHECKPOINT_NAME, TrainConfig, train_reid
 from reid.errors import ReidError
-from reid.models.baseline import ReidNet, load_imagenet_weights, load_model, save_model
+from reid.models.baseline import ReidNet, load_model, load_pretrained, save_model
 from reid.pipeline import common
 from reid.pipeline.train_reid import run_training
 
@@ -128,20 +128,29 @@ def test_saved_model_round_trip_gives_same_features(prepared, tmp_path):
     assert (a == b).all()
 
 
+def test_the_same_model_saves_to_the_same_bytes(tmp_path):
+    """Defect: torch.save named the archive inside after the random temporary file, so every save differed."""
+    torch.manual_seed(0)
+    model = ReidNet("resnet18", 3)
+    for name in ("a.pt", "b.pt"):
+        save_model(model, {"arch": "resnet18"}, [1, 2, 3], {}, tmp_path / name)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+
+
 def test_imagenet_weights_import(tmp_path):
     reference = torchvision.models.resnet18(weights=None)
     torch.save(reference.state_dict(), tmp_path / "resnet18.pth")
     model = ReidNet("resnet18", 5)
-    report = load_imagenet_weights(model, tmp_path / "resnet18.pth")
+    report = load_pretrained(model, str(tmp_path / "resnet18.pth"))
     assert report["tensors_loaded"] == len(reference.state_dict()) - 2
     assert torch.equal(model.backbone.conv1.weight, reference.conv1.weight)
     with pytest.raises(ReidError, match="not resnet50 ImageNet weights"):
-        load_imagenet_weights(ReidNet("resnet50", 5), tmp_path / "resnet18.pth")
+        load_pretrained(ReidNet("resnet50", 5), str(tmp_path / "resnet18.pth"))
     (tmp_path / "junk.pth").write_bytes(b"garbage")
     with pytest.raises(ReidError, match="junk.pth: not a loadable torch state dict"):
-        load_imagenet_weights(model, tmp_path / "junk.pth")
+        load_pretrained(model, str(tmp_path / "junk.pth"))
     with pytest.raises(ReidError, match="weights file not found"):
-        load_imagenet_weights(model, tmp_path / "none.pth")
+        load_pretrained(model, str(tmp_path / "none.pth"))
 
 
 def test_too_few_images_and_bad_model_file(prepared, tmp_path):

@@ -15,7 +15,7 @@ from reid.device import pick_device
 from reid.engine.features import cosine_distance, extract_features, raw_pixel_features
 from reid.errors import ReidError
 from reid.metrics.rank import RankResult, evaluate_market1501
-from reid.models.baseline import load_model
+from reid.models.baseline import init_label, load_model
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Evaluation:
     model: RankResult
     raw_pixel: RankResult | None
     model_info: dict
+    init: str  # what training started from: random, synthetic or a weights file
     num_query: int
     num_gallery: int
 
@@ -39,6 +40,7 @@ class Evaluation:
         out = {k: v for k, v in self.model.as_dict().items() if k != "cmc"}
         out.update(thesis_line=self.model.thesis_line(), num_query=self.num_query, num_gallery=self.num_gallery)
         out["model"] = self.model_info
+        out["init"] = self.init
         if self.raw_pixel is not None:
             out["raw_pixel_baseline"] = {k: v for k, v in self.raw_pixel.as_dict().items() if k != "cmc"}
         return out
@@ -76,4 +78,4 @@ def evaluate_reid(index: pd.DataFrame, model_path: str | Path, config: EvalConfi
     if config.raw_pixel_baseline:
         raw = _rank(raw_pixel_features(list(query.path)), raw_pixel_features(list(gallery.path)), query, gallery, config.max_rank)
     info = {"arch": model_config["arch"], "pretrained": bool(model_config["pretrained"]), "input": list(size)}
-    return Evaluation(result, raw, info, len(query), len(gallery))
+    return Evaluation(result, raw, info, init_label(model_config["pretrained"]), len(query), len(gallery))

@@ -29,7 +29,7 @@ from reid.data.images import augment, load_images, normalize
 from reid.device import pick_device
 from reid.errors import ReidError
 from reid.io import atomic_path, claim_run_dir, load_torch_file
-from reid.models.baseline import ReidNet, load_imagenet_weights
+from reid.models.baseline import ReidNet, load_pretrained
 from reid.progress import log, progress_bar
 
 CHECKPOINT_NAME = "last.pt"
@@ -74,7 +74,7 @@ class TrainResult:
     model: ReidNet
     classes: list[int]
     history: list[dict]
-    info: dict  # arch, pretrained, device, num_classes, run (fresh | resumed | complete)
+    info: dict  # arch, pretrained, device, num_classes, run (fresh | resumed | complete); the init file's format
 
 
 def _global_rng(device: torch.device) -> list[torch.Tensor]:
@@ -141,6 +141,7 @@ def train_reid(
     checkpoint_every: int = 5,
     progress: bool = True,
     on_epoch=None,
+    synthetic_model: Path | None = None,
 ) -> TrainResult:
     """Train on `train` rows (path, pid[, uniform]), validate on `val`; resume from `checkpoint_dir` if its key is `key`.
 
@@ -149,7 +150,8 @@ def train_reid(
     distribution over the classes (LSRO).
 
     `on_epoch(history)` is called after every epoch (the stage writes its
-    curves there, so a long run can be watched).
+    curves there, so a long run can be watched). `synthetic_model` is the
+    file that `pretrained: synthetic` starts from.
     """
     if checkpoint_every < 1:
         raise ReidError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
@@ -174,7 +176,7 @@ def train_reid(
     model = ReidNet(config.arch, len(classes), config.bottleneck, config.dropout)
     info = {"arch": config.arch, "pretrained": False, "device": str(device), "num_classes": len(classes)}
     if config.pretrained:
-        info.update(load_imagenet_weights(model, config.pretrained))
+        info.update(load_pretrained(model, config.pretrained, synthetic_model))
         info["pretrained"] = True
     model.to(device)
     optimizer = torch.optim.SGD(

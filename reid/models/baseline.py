@@ -79,16 +79,52 @@ class ReidNet(nn.Module):
         ]
 
 
-def load_imagenet_weights(model: ReidNet, path: str | Path) -> dict:
-    """Load a torchvision ImageNet state dict (an external artifact) into the trunk.
+#: `reid.pretrained` value naming the pretrain stage's model (weights pretrained on the embedded synthetic set).
+SYNTHETIC_INIT = "synthetic"
+#: What metrics call a network that starts from random weights.
+RANDOM_INIT = "random"
+_CLASSIFIER = "head.classifier."
 
-    The classifier `fc.*` is dropped; every other tensor must match by name and
-    shape, otherwise the file is for another architecture and is refused.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ReidError(f"{path}: reid.pretrained weights file not found")
-    state = load_torch_file(path, "torch state dict")
+
+def init_label(pretrained: str) -> str:
+    """How a `reid.pretrained` / `pretrain.init` value is named in the metrics: random, synthetic or the file."""
+    return pretrained or RANDOM_INIT
+
+
+def pretrained_file(pretrained: str, synthetic_model: Path | None) -> Path | None:
+    """The weights file a `pretrained` value names (None: random init); `synthetic` is the pretrain stage's model."""
+    if not pretrained:
+        return None
+    if pretrained != SYNTHETIC_INIT:
+        return Path(pretrained)
+    if synthetic_model is None:
+        raise ReidError(f"pretrained {SYNTHETIC_INIT!r} has no model here (the pretrain stage cannot start from "
+                        f"its own output)")
+    if not synthetic_model.is_file():
+        raise ReidError(f"{synthetic_model}: no synthetically pretrained model; the pretrain stage trains it "
+                        f"when reid.pretrained is {SYNTHETIC_INIT!r}")
+    return synthetic_model
+
+
+def _is_reid_model(state) -> bool:
+    return isinstance(state, dict) and {"state_dict", "config", "classes"} <= set(state)
+
+
+def _load_reid_weights(model: ReidNet, path: Path, payload: dict) -> dict:
+    """Backbone and bottleneck of a model this project saved; its classifier (other identities) is dropped."""
+    arch = payload["config"].get("arch") if isinstance(payload["config"], dict) else None
+    if arch != model.arch:
+        raise ReidError(f"{path}: weights of a {arch} re-ID model, not {model.arch}")
+    state = {k: v for k, v in payload["state_dict"].items() if not k.startswith(_CLASSIFIER)}
+    own = {k: v.shape for k, v in model.state_dict().items() if not k.startswith(_CLASSIFIER)}
+    check_tensor_shapes(path, own, {k: v.shape for k, v in state.items()}, f"{model.arch} re-ID weights")
+    model.load_state_dict(state, strict=False)
+    return {"init_format": "reid-model", "tensors_loaded": len(state),
+            "weights_init": init_label(payload["config"].get("pretrained", ""))}
+
+
+def _load_imagenet_weights(model: ReidNet, path: Path, state) -> dict:
+    """A torchvision ImageNet state dict (an external artifact) into the trunk; its classifier `fc.*` is dropped."""
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -98,19 +134,41 @@ def load_imagenet_weights(model: ReidNet, path: str | Path) -> dict:
     check_tensor_shapes(path, {k: v.shape for k, v in own.items()}, {k: v.shape for k, v in state.items()},
                         f"{model.arch} ImageNet weights")
     model.backbone.load_state_dict(state)
-    return {"pretrained": str(path), "tensors_loaded": len(state)}
+    return {"init_format": "imagenet", "tensors_loaded": len(state)}
+
+
+def load_pretrained(model: ReidNet, pretrained: str, synthetic_model: Path | None = None) -> dict:
+    """Start `model` from what `pretrained` names: nothing (""), `synthetic`, a re-ID model file or ImageNet weights.
+
+    Every tensor but the classifier must match by name and shape, otherwise the
+    file is for another architecture and is refused with one line.
+    """
+    path = pretrained_file(pretrained, synthetic_model)
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise ReidError(f"{path}: pretrained weights file not found")
+    state = load_torch_file(path, "torch state dict")
+    if _is_reid_model(state):
+        return {"init_file": str(path), **_load_reid_weights(model, path, state)}
+    return {"init_file": str(path), **_load_imagenet_weights(model, path, state)}
 
 
 def save_model(model: ReidNet, settings: dict, classes: list[int], info: dict, path: str | Path) -> None:
-    """Weights plus what evaluation needs to rebuild the network (the `reid:` params), loadable with weights_only=True."""
+    """Weights plus what evaluation needs to rebuild the network (the `reid:` params), loadable with weights_only=True.
+
+    Saved through a file handle: torch.save names the zip archive inside after a
+    path it is given (here a random temporary name), so the same model would
+    get other bytes, and DVC would rerun every stage reading it.
+    """
     payload = {
         "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
         "config": settings,
         "classes": classes,
         "info": info,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(payload, handle)
 
 
 def load_model(path: str | Path, device: torch.device) -> tuple[ReidNet, dict]:

@@ -41,8 +41,11 @@ def reuse_baseline(config: TrainConfig, baseline: TrainOutputs, outputs: TrainOu
 
 
 def run_augmented_training(values: dict, run: dict, assembled: Path, baseline: TrainOutputs, outputs: TrainOutputs,
-                           checkpoints: Path, progress: bool = True) -> dict:
-    """Train on the assembled set (generated images marked `uniform` under LSRO), or reuse the baseline."""
+                           checkpoints: Path, progress: bool = True, synthetic_model: Path | None = None) -> dict:
+    """Train on the assembled set (generated images marked `uniform` under LSRO), or reuse the baseline.
+
+    `synthetic_model` is what `reid.pretrained: synthetic` starts from, as for the baseline.
+    """
     config = from_section(TrainConfig, values, "reid")
     index = read_assembled(assembled)
     added = index[index.source != REAL]
@@ -52,4 +55,4 @@ def run_augmented_training(values: dict, run: dict, assembled: Path, baseline: T
     val = index[index.split == "val"]
     title = f"real + {len(added)} generated images of {added.pid.nunique()} persons"
     return train_and_record(config, run_settings(run), train, val, __name__, checkpoints, outputs, title, progress,
-                            extra={"reused_baseline": False})
+                            extra={"reused_baseline": False}, synthetic_model=synthetic_model)
