@@ -61,7 +61,7 @@ def _read_members(shard: str, mtime_ns: int, size: int, inode: int) -> dict[str,
     try:
         with tarfile.open(shard, "r:") as tar:
             members = {m.name: (m.offset_data, m.size) for m in tar if m.isfile()}
-    except (tarfile.TarError, EOFError) as exc:
+    except (tarfile.TarError, EOFError, OSError) as exc:  # OSError: a directory named .tar, no permission
         raise ReidError(f"{shard}: not a readable tar shard ({type(exc).__name__}: {exc}); "
                         "fetch it again (dvc pull) or regenerate it") from None
     return members
