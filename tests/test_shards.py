@@ -37,8 +37,9 @@ def test_addresses_fill_consecutive_shards_and_split_back():
     addresses = shard_addresses(MEMBERS, per_shard=4)
     assert addresses[0] == "images-000.tar/0007/0007_c1s1_000000_00.jpg"
     assert [a.split("/")[0] for a in addresses] == ["images-000.tar"] * 4 + ["images-001.tar"] * 4 + ["images-002.tar"]
-    assert split_address("data/generated/images-001.tar/0008/x.jpg") == (
-        Path("data/generated/images-001.tar"), "0008/x.jpg")
+    assert split_address(Path("data/generated/images-001.tar/0008/x.jpg")) == (
+        "data/generated/images-001.tar", "0008/x.jpg")
+    assert split_address("data/generated/images-001.tar") is None  # the shard itself is a plain file
     assert split_address("data/prepared/bounding_box_train/0001_c1s1_000000_00.jpg") is None
 
 

@@ -4,9 +4,9 @@
 artificial pid and camera, the seed and how the image was varied (`group`:
 `seed` for a person's reference image, a layer group or `interpolate`).
 The filter's `scores.csv` lists the same files with a verdict (`kept` or the
-filter that discarded it). `generate` stores the images in tar shards, so a file is a shard member such
-as `images-000.tar/0752/0752_c1s1_000000_00.jpg` (reid.data.shards); a plain
-file path works the same.
+filter that discarded it). `generate` stores the images in tar shards, so a
+file is a shard member such as `images-000.tar/0752/0752_c1s1_000000_00.jpg`
+(reid.data.shards); a plain file path works the same.
 """
 
 from __future__ import annotations
