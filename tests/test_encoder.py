@@ -1,0 +1,126 @@
+"""The W+ encoder: shapes for every generator cfg and aspect, losses, training that learns, resumes and repeats."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reid.errors import ReidError
+from reid.gan.encoder import (LOSS_TERMS, Encoder, ReidFeatures, freeze, invert, invert_steps, load_encoder,
+                              reconstruction_losses, save_encoder, style_levels)
+from reid.gan.encoder_training import EncoderConfig, build_encoder, measure, train_encoder
+from reid.gan.generator import Generator
+from reid.models.baseline import ReidNet
+
+torch.set_num_threads(1)
+TINY = dict(z_dim=16, w_dim=16, channel_base=256, channel_max=16)
+CPU = torch.device("cpu")
+
+
+def tiny_gan(cfg="stylegan2", height=16, width=8) -> Generator:
+    torch.manual_seed(0)
+    G = Generator(img_resolution=height, cfg=cfg, img_width=width, **TINY)
+    G.mapping.w_avg.normal_()
+    return freeze(G)
+
+
+def tiny_features() -> ReidFeatures:
+    torch.manual_seed(1)
+    return ReidFeatures(ReidNet("resnet18", num_classes=3), 32, 16)
+
+
+def person_like(n: int, height=16, width=8, seed=2) -> torch.Tensor:
+    """Images in [-1, 1]: a bright torso block on a dark background, its colour varying per image."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.full((n, 3, height, width), -0.8)
+    colours = torch.rand(n, 3, 1, 1, generator=generator) * 2 - 1
+    images[:, :, height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = colours
+    return images
+
+
+@pytest.mark.parametrize("cfg", ["T", "R", "stylegan2"])
+@pytest.mark.parametrize("height,width", [(16, 8), (16, 16)])
+def test_w_plus_shapes_for_every_cfg_and_aspect(cfg, height, width):
+    G = tiny_gan(cfg, height, width)
+    encoder = Encoder(G.num_ws, G.w_dim, channels=4, fpn_channels=8)
+    steps = invert_steps(encoder, G, person_like(3, height, width), iterations=2)
+    assert len(steps) == 2
+    for ws, image in steps:
+        assert ws.shape == (3, G.num_ws, G.w_dim) == (3, 16, 16)
+        assert image.shape == (3, 3, height, width) and torch.isfinite(image).all()
+    # an untrained encoder stays near w_avg: its heads start almost at zero
+    offsets = steps[0][0] - G.mapping.w_avg
+    assert offsets.abs().max() < 0.05 * G.mapping.w_avg.abs().max()
+    with pytest.raises(ReidError, match=rf"\(N, 3, {height}, {width}\)"):
+        invert_steps(encoder, G, person_like(1, height * 2, width), 1)
+
+
+def test_style_levels_follow_the_layer_groups():
+    assert style_levels(16) == [0] * 6 + [1] * 6 + [2] * 4  # coarse 0-5, middle 6-11, fine 12-15
+    assert len(style_levels(8)) == 8 and set(style_levels(8)) == {0, 1, 2}
+
+
+def test_losses_are_zero_for_identical_inputs_and_identity_sees_a_change():
+    G, features = tiny_gan(), tiny_features()
+    images = person_like(4)
+    ws = G.mapping.w_avg.expand(4, 16, -1)
+    same = reconstruction_losses(images, images.clone(), ws, G.mapping.w_avg, features)
+    assert set(same) == set(LOSS_TERMS)
+    for name, value in same.items():
+        assert value.shape == (4,) and value.abs().max() < 1e-6, name
+    other = reconstruction_losses(images, images.roll(1, 0), ws + 1, G.mapping.w_avg, features)
+    assert (other["identity"] > 1e-4).all() and (other["l2"] > 0).all() and (other["perceptual"] > 0).all()
+    assert torch.allclose(other["w_norm"], torch.ones(4))
+    assert "not LPIPS" in features.perceptual_name
+
+
+def test_a_few_steps_lower_the_loss(tmp_path):
+    G, features = tiny_gan(), tiny_features()
+    images = person_like(8)
+    config = EncoderConfig(channels=8, fpn_channels=16, steps=40, batch=8, lr=0.002, log_every=20, val_images=8,
+                           iterations=1, mirror=False)
+    torch.manual_seed(config.seed)
+    before, _ = measure(build_encoder(config, G), G, features, images, 1)
+    result = train_encoder(G, features, images, images, config, tmp_path / "run", "key", CPU, progress=False)
+    after, reconstructions = measure(result.encoder, G, features, images, 1)
+    total = lambda terms: sum(getattr(config.weights, k) * terms[k].mean() for k in LOSS_TERMS)  # noqa: E731
+    assert total(after) < 0.8 * total(before)
+    assert after["l2"].mean() < before["l2"].mean()
+    assert [row["step"] for row in result.history] == [20, 40] and result.run == "fresh"
+    assert {f"{p}_{k}" for p in ("train", "val") for k in (*LOSS_TERMS, "total")} <= set(result.history[0])
+    assert reconstructions.shape == images.shape
+
+
+def test_training_resumes_to_the_same_weights_and_inversion_is_deterministic(tmp_path):
+    G, features = tiny_gan(), tiny_features()
+    images = person_like(8)
+    config = EncoderConfig(channels=4, fpn_channels=8, steps=6, batch=4, log_every=3, val_images=4, iterations=2)
+    whole = train_encoder(G, features, images, images[:4], config, tmp_path / "whole", "k", CPU, progress=False)
+    half = EncoderConfig(**{**config.__dict__, "steps": 3})
+    train_encoder(G, features, images, images[:4], half, tmp_path / "split", "k", CPU, progress=False)
+    resumed = train_encoder(G, features, images, images[:4], config, tmp_path / "split", "k", CPU, progress=False)
+    assert resumed.run == "resumed"
+    for name, value in whole.encoder.state_dict().items():
+        assert torch.equal(value, resumed.encoder.state_dict()[name]), name
+    assert train_encoder(G, features, images, images[:4], config, tmp_path / "split", "k", CPU,
+                         progress=False).run == "complete"
+    assert train_encoder(G, features, images, images[:4], config, tmp_path / "split", "other", CPU,
+                         progress=False).run == "fresh"
+    first = invert(whole.encoder, G, images, 2, batch=3)
+    assert torch.equal(first, invert(whole.encoder, G, images, 2, batch=3))
+    assert torch.allclose(first, invert(whole.encoder, G, images, 2, batch=8), atol=1e-5)  # batching: rounding only
+
+
+def test_saved_encoder_loads_only_for_its_generator(tmp_path):
+    G = tiny_gan()
+    config = EncoderConfig(channels=4, fpn_channels=8)
+    encoder = build_encoder(config, G)
+    save_encoder(encoder, config.__dict__, "digest-a", tmp_path / "encoder.pt")
+    loaded, saved = load_encoder(tmp_path / "encoder.pt", G, "digest-a", CPU)
+    assert saved["channels"] == 4
+    images = person_like(2)
+    assert torch.equal(invert(loaded, G, images, 2), invert(encoder, G, images, 2))
+    with pytest.raises(ReidError, match="another GAN snapshot"):
+        load_encoder(tmp_path / "encoder.pt", G, "digest-b", CPU)
+    with pytest.raises(ReidError, match="encoder not found"):
+        load_encoder(tmp_path / "missing.pt", G, "digest-a", CPU)
