@@ -124,3 +124,65 @@ def test_saved_encoder_loads_only_for_its_generator(tmp_path):
         load_encoder(tmp_path / "encoder.pt", G, "digest-b", CPU)
     with pytest.raises(ReidError, match="encoder not found"):
         load_encoder(tmp_path / "missing.pt", G, "digest-a", CPU)
+
+
+def write_snapshot(path, cfg="stylegan2"):
+    """A GAN snapshot as train_gan writes it (G_ema + its `gan:` settings), tiny and 2:1."""
+    settings = {**TINY, "cfg": cfg, "resolution": 16, "width": 8}
+    torch.save({"G_ema": tiny_gan(cfg, 16, 8).state_dict(), "config": settings}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pipeline_inputs(tmp_path_factory):
+    """Prepared Market-style data, a tiny GAN snapshot and a tiny re-ID model: what train_encoder reads."""
+    from conftest import make_market_tree
+
+    from reid.models.baseline import save_model
+    from reid.pipeline.prepare import run_prepare
+
+    root = tmp_path_factory.mktemp("inputs")
+    market = make_market_tree(root / "market", train_ids=(1, 2, 3, 4), test_ids=(10, 11, 12))
+    run_prepare({"source": "market1501", "market1501_root": str(market)}, root / "prepared", progress=False)
+    torch.manual_seed(3)
+    settings = {"arch": "resnet18", "bottleneck": 32, "dropout": 0.5, "height": 32, "width": 16}
+    save_model(ReidNet("resnet18", 4, bottleneck=32), settings, [1, 2, 3, 4], {}, root / "model.pt")
+    return {"data": root / "prepared", "snapshot": write_snapshot(root / "snapshot.pt"), "reid_model": root / "model.pt"}
+
+
+ENCODER_PARAMS = {"channels": 4, "fpn_channels": 8, "steps": 4, "batch": 4, "log_every": 2, "val_images": 4,
+                  "grid_pairs": 2}
+DETECTOR = {"backend": "hog", "threshold": 0.0}
+
+
+def test_train_encoder_stage_measures_held_out_queries_and_resumes(pipeline_inputs, tmp_path):
+    import json
+
+    import pandas as pd
+    from PIL import Image
+
+    from reid.pipeline.train_encoder import run_encoder_training
+
+    def run():
+        return run_encoder_training(ENCODER_PARAMS, DETECTOR, {"batch": 4}, output=tmp_path / "encoder",
+                                    checkpoints=tmp_path / "checkpoints", metrics_dir=tmp_path / "metrics",
+                                    progress=False, **pipeline_inputs)
+
+    summary = run()
+    assert summary["run"] == "fresh" and summary["held_out_images"] == 3
+    assert json.loads((tmp_path / "metrics/encoder.json").read_text()) == summary
+    assert "not LPIPS" in summary["perceptual_backbone"] and summary["identity_backbone"] == "reid-resnet18"
+    assert 0 <= summary["detector_acceptance"] <= 1 and -1 <= summary["ssim"] <= 1
+    assert 0 <= summary["reconstructed_queries"]["rank1"] <= 1 and summary["l2"] > 0
+    log = pd.read_csv(tmp_path / "metrics/encoder_log.tsv", sep="\t")
+    assert list(log.step) == [2, 4] and "val_identity" in log.columns
+    assert (tmp_path / "metrics/encoder_curves.png").read_bytes().startswith(b"\x89PNG")
+    with Image.open(tmp_path / "encoder/reconstructions.png") as sheet:
+        assert sheet.size == (4 * 64, 128)  # two real / reconstruction pairs of 128x64
+    again = run()
+    assert again["run"] == "complete" and again["l2"] == summary["l2"]
+    from reid.provenance import file_digest
+
+    G = tiny_gan()
+    encoder, saved = load_encoder(tmp_path / "encoder/encoder.pt", G, file_digest(pipeline_inputs["snapshot"]), CPU)
+    assert saved["steps"] == 4 and encoder.num_ws == G.num_ws
