@@ -186,3 +186,65 @@ def test_train_encoder_stage_measures_held_out_queries_and_resumes(pipeline_inpu
     G = tiny_gan()
     encoder, saved = load_encoder(tmp_path / "encoder/encoder.pt", G, file_digest(pipeline_inputs["snapshot"]), CPU)
     assert saved["steps"] == 4 and encoder.num_ws == G.num_ws
+
+
+def test_variation_plan_keeps_pid_and_camera_and_is_per_identity():
+    import pandas as pd
+
+    from reid.gan.mixing import GenerationConfig
+    from reid.gan.variations import InvertConfig, plan_variations
+
+    sources = pd.DataFrame({"source": ["b/0001_c1.jpg", "b/0001_c4.jpg", "b/0002_c2.jpg"], "pid": [1, 1, 2],
+                            "camid": [1, 4, 2]})
+    gen = GenerationConfig()
+    plan = plan_variations(sources, InvertConfig(variations_per_person=10, seed=3), gen)
+    assert len(plan) == 20 and plan.groupby("pid").size().tolist() == [10, 10]
+    ones = plan[plan.pid == 1]
+    assert list(ones.source[:4]) == ["b/0001_c1.jpg", "b/0001_c4.jpg"] * 2  # the identity's images in turn
+    assert list(ones.camid[:2]) == [1, 4] and ones.file.iloc[1].endswith("/0001/0001_c4s1_000001_00.jpg")
+    assert ones.group.value_counts().to_dict() == {"middle": 5, "fine": 3, "interpolate": 2}
+    assert (plan.weight[plan.group == "interpolate"] <= gen.interpolation).all()
+    alone = plan_variations(sources[sources.pid == 2], InvertConfig(variations_per_person=10, seed=3), gen)
+    assert alone.reset_index(drop=True).equals(plan[plan.pid == 2].reset_index(drop=True))
+
+
+def test_invert_stage_writes_screened_variations_deterministically(pipeline_inputs, tmp_path):
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from reid.data.assemble import read_generated_set
+    from reid.pipeline.invert import run_invert
+    from reid.provenance import file_digest
+
+    G = tiny_gan()
+    save_encoder(build_encoder(EncoderConfig(channels=4, fpn_channels=8, iterations=2), G),
+                 {"channels": 4, "fpn_channels": 8, "iterations": 2}, file_digest(pipeline_inputs["snapshot"]),
+                 tmp_path / "encoder.pt")
+    filters = {"detector": {"backend": "hog", "threshold": -1.0}, "ssim": {"threshold": 0.1}}
+
+    def run(name):
+        return run_invert({"variations_per_person": 7, "grid_persons": 2}, {"persons": 1}, filters, {"batch": 5},
+                          pipeline_inputs["data"], pipeline_inputs["snapshot"], tmp_path / "encoder.pt",
+                          tmp_path / name, tmp_path / f"metrics-{name}", progress=False)
+
+    summary = run("a")
+    assert summary["generated"] == 4 * 7 and summary["persons"] == 4
+    assert summary["kept"] + summary["discarded_total"] == 28
+    scores = pd.read_csv(tmp_path / "a/scores.csv", keep_default_na=False)
+    assert ((scores.verdict == "detector") == (scores.detector_score < -1.0)).all()
+    assert ((scores.verdict == "ssim") == ((scores.detector_score >= -1.0) & (scores.ssim < 0.1))).all()
+    prepared = pd.read_csv(pipeline_inputs["data"] / "index.csv")
+    source_pid = dict(zip(prepared.path, prepared.pid))
+    assert all(source_pid[s] == p for s, p in zip(scores.source, scores.pid))  # a variation stays its source's person
+    kept = read_generated_set(tmp_path / "a/kept")
+    assert len(kept) == summary["kept"] and set(kept.pid) <= set(prepared.pid[prepared.split == "train"])
+    table = pd.read_csv(tmp_path / "metrics-a/invert_table.tsv", sep="\t")
+    assert table.images_discarded.iloc[-1] == summary["discarded_total"]
+    assert json.loads((tmp_path / "metrics-a/invert.json").read_text()) == summary
+    assert (tmp_path / "a/grid.png").is_file()
+    run("b")
+    for file in scores.file:
+        assert (tmp_path / "a/variations" / file).read_bytes() == (tmp_path / "b/variations" / file).read_bytes()
+    assert np.array_equal(pd.read_csv(tmp_path / "b/scores.csv").ssim, scores.ssim)

@@ -194,9 +194,13 @@ class LossWeights:
 
 
 def reconstruction_losses(target: torch.Tensor, reconstruction: torch.Tensor, ws: torch.Tensor, w_avg: torch.Tensor,
-                          features: ReidFeatures) -> dict[str, torch.Tensor]:
-    """Every loss term per sample (N,): the same numbers train the encoder and measure it."""
-    target_layers, target_id = features(target)
+                          features: ReidFeatures, target_features: tuple | None = None) -> dict[str, torch.Tensor]:
+    """Every loss term per sample (N,): the same numbers train the encoder and measure it.
+
+    `target_features` (= `features(target)`, computed once per batch without gradients) saves a re-ID
+    pass per ReStyle step: that network costs more than the encoder and the generator together.
+    """
+    target_layers, target_id = features(target) if target_features is None else target_features
     layers, identity = features(reconstruction)
     return {
         "l2": (reconstruction - target).square().mean((1, 2, 3)),

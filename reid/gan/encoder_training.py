@@ -139,8 +139,10 @@ def train_encoder(G: Generator, features: ReidFeatures, train_images: torch.Tens
             batch = torch.where(flip.view(-1, 1, 1, 1), batch.flip(3), batch)
         batch = batch.to(device)
         loss, terms = 0.0, {}
+        with torch.no_grad():
+            target_features = features(batch)
         for ws, reconstruction in invert_steps(encoder, G, batch, config.iterations):
-            terms = reconstruction_losses(batch, reconstruction, ws, w_avg, features)
+            terms = reconstruction_losses(batch, reconstruction, ws, w_avg, features, target_features)
             loss = loss + weighted_total(terms, weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
