@@ -272,10 +272,12 @@ def calibrate(
 def assemble(
     data: Path = typer.Option(Path("runs/prepared"), help="Prepared data folder (with index.csv): the real images."),
     kept: Path = typer.Option(Path("runs/filtered/kept"), help="The filter's kept folder (manifest.csv + images)."),
+    variants: Path = typer.Option(Path("runs/invert/kept"),
+                                  help="The invert stage's kept variations of real persons (read for --images-per-person)."),
     output: Path = typer.Option(Path("runs/assembled"), help="Folder to create (replaced whole) with index.csv."),
     metrics_dir: Optional[Path] = typer.Option(None, help="Also write assemble.json (the counts) here."),
     persons: Optional[int] = typer.Option(None, help="Artificial persons added, each a new class or LSRO (Table 5.10)."),
-    images_per_person: Optional[int] = typer.Option(None, help="Variants per real identity (Table 5.11; needs the invert stage)."),
+    images_per_person: Optional[int] = typer.Option(None, help="Variants per real identity (Table 5.11), from --variants."),
     labeling: Optional[str] = typer.Option(None, help="new-class (thesis) or lsro (uniform target over the real classes)."),
     seed: Optional[int] = typer.Option(None, help="Order in which generated persons are picked (a prefix per count)."),
     params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
@@ -288,7 +290,7 @@ def assemble(
         refuse_dvc_outputs(output, *([metrics_dir] if metrics_dir else []))
         values = section(params, "aug", set_, persons=persons, images_per_person=images_per_person,
                          labeling=labeling, seed=seed)
-        run_assemble(values, data, kept, output, metrics_dir)
+        run_assemble(values, data, kept, variants, output, metrics_dir)
 
     run_reported(step)
 

@@ -1,4 +1,4 @@
-"""DVC stage `assemble`: params `aug` + data/prepared + data/filtered/kept -> data/assembled/index.csv, counts."""
+"""DVC stage `assemble`: params `aug` + data/prepared + data/filtered/kept + data/invert/kept -> data/assembled/index.csv."""
 
 from pathlib import Path
 
@@ -10,6 +10,7 @@ if __name__ == "__main__":
     run_reported(
         lambda: run_assemble(
             load_section("aug"), data=Path("data/prepared"), kept=Path("data/filtered/kept"),
+            variants=Path("data/invert/kept"),
             output=Path("data/assembled"), metrics_dir=Path("metrics"),
         )
     )
