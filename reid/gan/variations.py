@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,10 +22,13 @@ import torch
 from PIL import Image
 
 from reid.data.generated import IMAGES
+from reid.data.market import parse_market_name
 from reid.errors import ReidError
 from reid.gan.generator import Generator
 from reid.gan.mixing import (INTERPOLATE, GenerationConfig, interpolate_ws, jpeg_bytes, latent_from_seed, mix_layers,
                              split_by_shares)
+from reid.gan.sampling import to_person
+from reid.progress import progress_bar
 
 VARIATION_COLUMNS = ["file", "pid", "camid", "source", "seed", "group", "layers", "psi", "weight"]
 
@@ -44,32 +48,67 @@ class InvertConfig:
             raise ReidError("params: invert.grid_persons must be >= 0")
 
 
+def _draw(rng: np.random.Generator, count: int, gen: GenerationConfig) -> list[tuple[str, int, float]]:
+    """`count` (method, other seed, interpolation weight) triples in a random order, methods in `gen.shares`."""
+    methods = [name for name, n in split_by_shares(count, gen.shares).items() for _ in range(n)]
+    methods = [methods[i] for i in rng.permutation(len(methods))]
+    mix_seeds = rng.integers(0, 2**31 - 1, size=len(methods))
+    weights = rng.uniform(0, gen.interpolation, size=len(methods))
+    return list(zip(methods, (int(s) for s in mix_seeds), (float(w) for w in weights)))
+
+
+def _row(file: str, pid: int, camid: int, source: str, draw: tuple[str, int, float], gen: GenerationConfig) -> dict:
+    method, seed, weight = draw
+    interpolated = method == INTERPOLATE
+    return {"file": file, "pid": pid, "camid": camid, "source": source, "seed": seed, "group": method,
+            "layers": "" if interpolated else " ".join(map(str, gen.layers[method])), "psi": gen.truncation_psi,
+            "weight": round(weight, 6) if interpolated else 1.0}
+
+
+def _check_shares(gen: GenerationConfig) -> None:
+    if sum(gen.shares.values()) <= 0:
+        raise ReidError("params: gen.shares must give some variation method a share > 0")
+
+
 def plan_variations(sources: pd.DataFrame, config: InvertConfig, gen: GenerationConfig) -> pd.DataFrame:
-    """Manifest rows of every variation: (file, pid, camid, source, seed, group, layers, psi, weight).
+    """Manifest rows of every variation of every identity (VARIATION_COLUMNS).
 
     `sources` has columns source (the image's name in the data folder), pid, camid. Each identity's
     images are used in turn (sorted by name); `seed` is the other latent's seed.
     """
-    if sum(gen.shares.values()) <= 0:
-        raise ReidError("params: gen.shares must give some variation method a share > 0")
+    _check_shares(gen)
     rows = []
     for pid, images in sources.sort_values("source").groupby("pid", sort=True):
-        rng = np.random.default_rng([config.seed, int(pid)])
-        methods = [name for name, n in split_by_shares(config.variations_per_person, gen.shares).items()
-                   for _ in range(n)]
-        methods = [methods[i] for i in rng.permutation(len(methods))]
-        mix_seeds = rng.integers(0, 2**31 - 1, size=len(methods))
-        weights = rng.uniform(0, gen.interpolation, size=len(methods))
-        for k, method in enumerate(methods):
+        draws = _draw(np.random.default_rng([config.seed, int(pid)]), config.variations_per_person, gen)
+        for k, draw in enumerate(draws):
             source = images.iloc[k % len(images)]
             name = f"{int(pid):04d}_c{int(source.camid)}s1_{k:06d}_00.jpg"
-            interpolated = method == INTERPOLATE
-            rows.append({"file": f"{IMAGES}/{int(pid):04d}/{name}", "pid": int(pid), "camid": int(source.camid),
-                         "source": source.source, "seed": int(mix_seeds[k]), "group": method,
-                         "layers": "" if interpolated else " ".join(map(str, gen.layers[method])),
-                         "psi": gen.truncation_psi,
-                         "weight": round(float(weights[k]), 6) if interpolated else 1.0})
+            rows.append(_row(f"{IMAGES}/{int(pid):04d}/{name}", int(pid), int(source.camid), source.source, draw, gen))
     return pd.DataFrame(rows, columns=VARIATION_COLUMNS)
+
+
+def plan_image_variations(files: list[Path], per_image: int, seed: int, gen: GenerationConfig) -> pd.DataFrame:
+    """`per_image` variations of each given image (`reid generate --input`), drawn from (seed, image number).
+
+    A Market-style name keeps its pid and camera (`PPPP_cC...`, frames numbered on); any other name
+    becomes `<stem>_<k>.jpg` with pid -1 and camera 0.
+    """
+    _check_shares(gen)
+    rows = []
+    for i, path in enumerate(files):
+        try:
+            pid, camid = parse_market_name(path)
+        except ReidError:
+            pid, camid = -1, 0
+        for k, draw in enumerate(_draw(np.random.default_rng([seed, i]), per_image, gen)):
+            name = (f"{pid:04d}_c{camid}s1_{i * per_image + k:06d}_00.jpg" if camid
+                    else f"{path.stem}_{k:03d}.jpg")
+            rows.append(_row(name, pid, camid, path.name, draw, gen))
+    plan = pd.DataFrame(rows, columns=VARIATION_COLUMNS)
+    clash = plan.file[plan.file.duplicated()]
+    if not clash.empty:
+        raise ReidError(f"two input images would both give {clash.iloc[0]}; rename one (same name, other suffix?)")
+    return plan
 
 
 @torch.no_grad()
@@ -91,3 +130,26 @@ def jpeg_round_trip(image: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]
     data = jpeg_bytes(image, quality)
     with Image.open(io.BytesIO(data)) as decoded:
         return data, np.array(decoded.convert("RGB"))
+
+
+def render_variations(G: Generator, codes: torch.Tensor, source_rows: list[int], plan: pd.DataFrame, folder: Path,
+                      quality: int, device: torch.device, batch: int = 64, progress: bool = True):
+    """Write every planned variation of W+ `codes[source_rows[i]]` as a 128x64 JPEG under `folder`.
+
+    Yields (manifest rows, the batch's images as decoded from their JPEGs) so that callers screen what
+    training will read. Batches follow the plan, so the same plan gives the same bytes.
+    """
+    with progress_bar(total=len(plan), desc="variations", unit="img", disable=not progress) as bar:
+        for start in range(0, len(plan), batch):
+            rows = plan.iloc[start : start + batch]
+            with torch.no_grad():
+                ws = vary(G, codes[source_rows[start : start + batch]], rows, device)
+                made = to_person(G.synthesis(ws).cpu()).permute(0, 2, 3, 1).numpy()
+            decoded = []
+            for file, image in zip(rows.file, made):
+                jpeg, as_read = jpeg_round_trip(image, quality)
+                (folder / file).parent.mkdir(parents=True, exist_ok=True)
+                (folder / file).write_bytes(jpeg)
+                decoded.append(as_read)
+            bar.update(len(rows))
+            yield rows, np.stack(decoded)

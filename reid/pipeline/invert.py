@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from reid.config import from_section
 from reid.data.generated import MANIFEST
@@ -29,12 +28,11 @@ from reid.filters.screen import KEPT, PERSON_SHAPE, FilterConfig, decide, discar
 from reid.filters.ssim import ssim
 from reid.gan.encoder import freeze, invert, load_encoder
 from reid.gan.mixing import GenerationConfig, check_layers
-from reid.gan.sampling import load_generator, to_person
+from reid.gan.sampling import load_generator
 from reid.gan.training import to_gan_size
-from reid.gan.variations import InvertConfig, jpeg_round_trip, plan_variations, vary
+from reid.gan.variations import InvertConfig, plan_variations, render_variations
 from reid.io import atomic_dir, atomic_write_json
 from reid.pipeline.common import run_settings, write_tsv
-from reid.progress import progress_bar
 from reid.provenance import file_digest
 from reid.viz.grid import save_grid
 
@@ -85,29 +83,17 @@ def run_invert(values: dict, gen_values: dict, filter_values: dict, run: dict, d
                    encoder_config["iterations"], settings.batch)
     detector = screen.detector.load()
 
-    scores, similarities, shown = [], [], {}
     shown_pids = sorted(plan.pid.unique())[: config.grid_persons]
     shown_files = set(plan[plan.pid.isin(shown_pids)].groupby("pid").head(SHEET_COLUMNS - 1).file)
+    sources = [source_row[s] for s in plan.source]
+    scores, similarities, shown = [], [], {}
     with atomic_dir(output) as tmp:
         folder = tmp / VARIATIONS
-        with progress_bar(total=len(plan), desc="invert", unit="img", disable=not progress) as bar:
-            for start in range(0, len(plan), settings.batch):
-                rows = plan.iloc[start : start + settings.batch]
-                sources = [source_row[s] for s in rows.source]
-                with torch.no_grad():
-                    made = to_person(G.synthesis(vary(G, codes[sources], rows, device)).cpu())
-                decoded = []
-                for file, image in zip(rows.file, made.permute(0, 2, 3, 1).numpy()):
-                    jpeg, as_read = jpeg_round_trip(image, gen.jpeg_quality)
-                    (folder / file).parent.mkdir(parents=True, exist_ok=True)
-                    (folder / file).write_bytes(jpeg)
-                    decoded.append(as_read)
-                    if file in shown_files:
-                        shown[file] = as_read
-                decoded = np.stack(decoded)
-                scores.append(np.asarray(detector.scores(decoded), dtype=np.float64))
-                similarities.append(ssim(decoded, real[sources]))
-                bar.update(len(rows))
+        for rows, decoded in render_variations(G, codes, sources, plan, folder, gen.jpeg_quality, device,
+                                               settings.batch, progress):
+            scores.append(np.asarray(detector.scores(decoded), dtype=np.float64))
+            similarities.append(ssim(decoded, real[[source_row[s] for s in rows.source]]))
+            shown.update((f, image) for f, image in zip(rows.file, decoded) if f in shown_files)
         plan.to_csv(folder / MANIFEST, index=False)
         scored = plan.assign(detector_score=np.concatenate(scores), ssim=np.concatenate(similarities))
         scored["verdict"] = decide(scored, threshold.value, screen.ssim.threshold)
