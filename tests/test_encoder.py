@@ -248,3 +248,84 @@ def test_invert_stage_writes_screened_variations_deterministically(pipeline_inpu
     for file in scores.file:
         assert (tmp_path / "a/variations" / file).read_bytes() == (tmp_path / "b/variations" / file).read_bytes()
     assert np.array_equal(pd.read_csv(tmp_path / "b/scores.csv").ssim, scores.ssim)
+
+
+@pytest.fixture(scope="module")
+def cli_inputs(pipeline_inputs, tmp_path_factory):
+    """A folder of three 128x64 person images (two Market names, one plain) and an encoder for the tiny snapshot."""
+    from conftest import write_jpeg
+
+    from reid.provenance import file_digest
+
+    root = tmp_path_factory.mktemp("cli")
+    for k, name in enumerate(["0007_c2s1_000100_00.jpg", "0007_c5s2_000200_01.jpg", "walker.jpg"]):
+        write_jpeg(root / "people" / name, seed=k)
+    save_encoder(build_encoder(EncoderConfig(channels=4, fpn_channels=8), tiny_gan()),
+                 {"channels": 4, "fpn_channels": 8, "iterations": 2}, file_digest(pipeline_inputs["snapshot"]),
+                 root / "encoder.pt")
+    return {"input": root / "people", "snapshot": pipeline_inputs["snapshot"], "encoder": root / "encoder.pt"}
+
+
+def reid_generate(inputs: dict, output, *extra, cwd):
+    """`reid generate --input ...` in this process (a subprocess per case would cost seconds of imports)."""
+    from typer.testing import CliRunner
+
+    from reid.cli import app
+
+    args = ["generate", "--input", str(inputs["input"]), "--output", str(output), "--snapshot", str(inputs["snapshot"]),
+            "--encoder", str(inputs["encoder"]), "--no-progress", "--params", str(cwd / "none.yaml"), *extra]
+    return CliRunner().invoke(app, args)
+
+
+def test_cli_generate_input_writes_variations_of_each_image_deterministically(cli_inputs, tmp_path):
+    import pandas as pd
+
+    done = reid_generate(cli_inputs, tmp_path / "out", "--per-image", "2", cwd=tmp_path)
+    assert done.exit_code == 0, done.output
+    manifest = pd.read_csv(tmp_path / "out/manifest.csv", keep_default_na=False)
+    assert sorted(manifest.file) == ["0007_c2s1_000000_00.jpg", "0007_c2s1_000001_00.jpg", "0007_c5s1_000002_00.jpg",
+                                     "0007_c5s1_000003_00.jpg", "walker_000.jpg", "walker_001.jpg"]
+    assert list(manifest.source) == ["0007_c2s1_000100_00.jpg"] * 2 + ["0007_c5s2_000200_01.jpg"] * 2 + ["walker.jpg"] * 2
+    assert reid_generate(cli_inputs, tmp_path / "again", "--per-image", "2", cwd=tmp_path).exit_code == 0
+    for file in manifest.file:
+        assert (tmp_path / "out" / file).read_bytes() == (tmp_path / "again" / file).read_bytes()
+
+
+@pytest.mark.parametrize("case, message", [
+    ("empty", "{input}: no images in the input folder"),
+    ("text", "{input}/notes.txt: not an image file"),
+    ("truncated", "{input}/0001_c1s1_000001_00.jpg: corrupt or truncated image"),
+    ("wrong size", "{input}/0001_c1s1_000001_00.jpg: size 32x64 (WxH) is not 64x128; refused"),
+    ("no snapshot", "{snapshot}: GAN snapshot not found"),
+    ("no encoder", "{encoder}: encoder not found"),
+    ("output not empty", "{output}: output folder exists and is not empty"),
+])
+def test_cli_generate_input_errors_are_one_line_and_write_nothing(cli_inputs, tmp_path, case, message):
+    from conftest import write_jpeg
+
+    inputs = {**cli_inputs, "input": tmp_path / "in"}
+    (tmp_path / "in").mkdir()
+    if case != "empty":
+        write_jpeg(tmp_path / "in/0001_c1s1_000001_00.jpg", 1, size=(32, 64) if case == "wrong size" else (64, 128))
+    if case == "text":
+        (tmp_path / "in/notes.txt").write_text("not a picture")
+    if case == "truncated":
+        data = (tmp_path / "in/0001_c1s1_000001_00.jpg").read_bytes()
+        (tmp_path / "in/0001_c1s1_000001_00.jpg").write_bytes(data[: len(data) // 2])
+    if case == "no snapshot":
+        inputs["snapshot"] = tmp_path / "missing.pt"
+    if case == "no encoder":
+        inputs["encoder"] = tmp_path / "missing-encoder.pt"
+    output = tmp_path / "out"
+    if case == "output not empty":
+        output.mkdir()
+        (output / "mine.txt").write_text("keep me")
+    done = reid_generate(inputs, output, cwd=tmp_path)
+    expected = message.format(input=inputs["input"], snapshot=inputs["snapshot"], encoder=inputs["encoder"],
+                              output=output)
+    assert done.exit_code == 2 and done.stderr.startswith(f"error: {expected}"), done.output
+    assert len(done.stderr.strip().splitlines()) == 1
+    if case == "output not empty":
+        assert [p.name for p in output.iterdir()] == ["mine.txt"]
+    else:
+        assert not output.exists()

@@ -133,11 +133,13 @@ def jpeg_round_trip(image: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]
 
 
 def render_variations(G: Generator, codes: torch.Tensor, source_rows: list[int], plan: pd.DataFrame, folder: Path,
-                      quality: int, device: torch.device, batch: int = 64, progress: bool = True):
+                      quality: int, device: torch.device, batch: int = 64, progress: bool = True,
+                      on_batch=None) -> None:
     """Write every planned variation of W+ `codes[source_rows[i]]` as a 128x64 JPEG under `folder`.
 
-    Yields (manifest rows, the batch's images as decoded from their JPEGs) so that callers screen what
-    training will read. Batches follow the plan, so the same plan gives the same bytes.
+    `on_batch(rows, images)` gets each batch's manifest rows and its images as decoded from their
+    JPEGs, so that callers screen what training will read. Batches follow the plan: the same plan
+    gives the same bytes.
     """
     with progress_bar(total=len(plan), desc="variations", unit="img", disable=not progress) as bar:
         for start in range(0, len(plan), batch):
@@ -152,4 +154,5 @@ def render_variations(G: Generator, codes: torch.Tensor, source_rows: list[int],
                 (folder / file).write_bytes(jpeg)
                 decoded.append(as_read)
             bar.update(len(rows))
-            yield rows, np.stack(decoded)
+            if on_batch is not None:
+                on_batch(rows, np.stack(decoded))

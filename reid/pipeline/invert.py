@@ -89,11 +89,14 @@ def run_invert(values: dict, gen_values: dict, filter_values: dict, run: dict, d
     scores, similarities, shown = [], [], {}
     with atomic_dir(output) as tmp:
         folder = tmp / VARIATIONS
-        for rows, decoded in render_variations(G, codes, sources, plan, folder, gen.jpeg_quality, device,
-                                               settings.batch, progress):
+
+        def screen_batch(rows, decoded):
             scores.append(np.asarray(detector.scores(decoded), dtype=np.float64))
             similarities.append(ssim(decoded, real[[source_row[s] for s in rows.source]]))
             shown.update((f, image) for f, image in zip(rows.file, decoded) if f in shown_files)
+
+        render_variations(G, codes, sources, plan, folder, gen.jpeg_quality, device, settings.batch, progress,
+                          screen_batch)
         plan.to_csv(folder / MANIFEST, index=False)
         scored = plan.assign(detector_score=np.concatenate(scores), ssim=np.concatenate(similarities))
         scored["verdict"] = decide(scored, threshold.value, screen.ssim.threshold)
