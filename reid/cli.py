@@ -212,27 +212,95 @@ def generate(
     snapshot: Path = typer.Option(Path("runs/gan/snapshot.pt"), help="GAN snapshot written by train-gan."),
     output: Path = typer.Option(Path("runs/generated"),
                                 help="Folder to create (replaced whole): manifest.csv, grid.png and the images in tar "
-                                     "shards images-NNN.tar (unpack one with `tar -xf images-000.tar`: <pid>/*.jpg)."),
+                                     "shards images-NNN.tar (unpack one with `tar -xf images-000.tar`: <pid>/*.jpg); "
+                                     "with --input a new or empty folder of plain JPEGs."),
+    input_: Optional[Path] = typer.Option(None, "--input", help="Folder of real 128x64 person images: write variations of "
+                                                                "each (encoder + GAN) instead of artificial persons."),
+    per_image: int = typer.Option(5, help="With --input: variations per input image."),
+    encoder: Path = typer.Option(Path("runs/encoder/encoder.pt"), help="With --input: encoder trained against --snapshot "
+                                                                       "(train-encoder; the DVC one is data/encoder/encoder.pt)."),
     data: Path = typer.Option(Path("runs/prepared"), help="Prepared real data: new pids start after its largest pid."),
     first_pid: Optional[int] = typer.Option(None, help="First new pid instead (then --data is not read)."),
     persons: Optional[int] = typer.Option(None, help="Artificial persons (thesis: 401)."),
     images_per_person: Optional[int] = typer.Option(None, help="Images per person, the seed image first (thesis: 51)."),
-    seed: Optional[int] = typer.Option(None, help="Person p is seed SEED + p."),
+    seed: Optional[int] = typer.Option(None, help="Person p is seed SEED + p; with --input, the seed of the variations."),
     truncation_psi: Optional[float] = typer.Option(None, help="Truncation psi (1 = none)."),
     device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
     params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
     progress: bool = typer.Option(True, help=PROGRESS_HELP),
 ):
-    """Generate artificial persons: a seed image each, then style-mixed and interpolated variations."""
+    """Generate artificial persons (seed image, then style-mixed and interpolated variations), or with --input
+    variations of real person images."""
     def step():
+        refuse_dvc_outputs(output)
+        values = section(params, "gen", set_, persons=persons, images_per_person=images_per_person,
+                         truncation_psi=truncation_psi, **({} if input_ else {"seed": seed}))
+        if input_ is not None:
+            from reid.pipeline.variations import run_image_variations
+
+            run_image_variations(values, run_section(params, device), input_, output, snapshot, encoder, per_image,
+                                 seed or 0, progress)
+            return
         from reid.pipeline.generate import next_pid, run_generation
 
-        refuse_dvc_outputs(output)
-        values = section(params, "gen", set_, persons=persons, images_per_person=images_per_person, seed=seed,
-                         truncation_psi=truncation_psi)
         run_generation(values, run_section(params, device), snapshot, output,
                        first_pid if first_pid is not None else next_pid(data), progress)
+
+    run_reported(step)
+
+
+@app.command("train-encoder")
+def train_encoder(
+    data: Path = typer.Option(Path("runs/prepared"), help="Prepared data: trained on train + val, measured on the queries."),
+    snapshot: Path = typer.Option(Path("runs/gan/snapshot.pt"), help="GAN snapshot whose frozen generator is inverted."),
+    reid_model: Path = typer.Option(Path("runs/reid/model.pt"), help="Real-only re-ID model (identity and perceptual losses)."),
+    output: Path = typer.Option(Path("runs/encoder"), help="Folder to create (replaced whole): encoder.pt, reconstructions.png."),
+    checkpoints: Path = typer.Option(Path("runs/encoder/checkpoints"), help="Checkpoint folder; a rerun of the same run resumes."),
+    metrics_dir: Path = typer.Option(Path("runs/encoder_metrics"), help="Folder for encoder.json, encoder_log.tsv, encoder_curves.png."),
+    calibration: Path = typer.Option(Path("runs/calibration/calibration.json"),
+                                     help="calibration.json of `reid filter calibrate`: the threshold when filter.detector.threshold is auto."),
+    steps: Optional[int] = typer.Option(None, help="Training steps."),
+    device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
+    params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    progress: bool = typer.Option(True, help=PROGRESS_HELP),
+):
+    """Train the W+ encoder against a frozen GAN snapshot; measure reconstructions of the held-out queries."""
+    def step():
+        from reid.pipeline.train_encoder import run_encoder_training
+
+        refuse_dvc_outputs(output, checkpoints, metrics_dir)
+        run_encoder_training(section(params, "encoder", set_, steps=steps), section(params, "filter", []).get("detector"),
+                             run_section(params, device), data, snapshot, reid_model, output, checkpoints, metrics_dir,
+                             calibration, progress)
+
+    run_reported(step)
+
+
+@app.command()
+def invert(
+    data: Path = typer.Option(Path("runs/prepared"), help="Prepared data: its training identities are varied."),
+    snapshot: Path = typer.Option(Path("runs/gan/snapshot.pt"), help="GAN snapshot the encoder was trained against."),
+    encoder: Path = typer.Option(Path("runs/encoder/encoder.pt"), help="Encoder written by train-encoder."),
+    output: Path = typer.Option(Path("runs/invert"), help="Folder to create (replaced whole): the variations in tar shards, manifest.csv, scores.csv (verdicts), grid.png."),
+    metrics_dir: Optional[Path] = typer.Option(None, help="Also write invert.json and invert_table.tsv here."),
+    calibration: Path = typer.Option(Path("runs/calibration/calibration.json"),
+                                     help="calibration.json of `reid filter calibrate`: the threshold when filter.detector.threshold is auto."),
+    variations_per_person: Optional[int] = typer.Option(None, help="Variations made per real identity, before the filters."),
+    device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
+    params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    progress: bool = typer.Option(True, help=PROGRESS_HELP),
+):
+    """Variations of every real training identity, screened by the detector and SSIM to their source image."""
+    def step():
+        from reid.pipeline.invert import run_invert
+
+        refuse_dvc_outputs(output, *([metrics_dir] if metrics_dir else []))
+        run_invert(section(params, "invert", set_, variations_per_person=variations_per_person),
+                   section(params, "gen", []), section(params, "filter", []), run_section(params, device), data,
+                   snapshot, encoder, output, metrics_dir, calibration, progress)
 
     run_reported(step)
 
@@ -305,10 +373,13 @@ def assemble(
     data: Path = typer.Option(Path("runs/prepared"), help="Prepared data folder (with index.csv): the real images."),
     generated: Path = typer.Option(Path("runs/generated"), help="Generated folder (`reid generate`): the images."),
     filtered: Path = typer.Option(Path("runs/filtered"), help="Filtered folder (`reid filter`): scores.csv with verdicts."),
+    inverted: Path = typer.Option(Path("runs/invert"),
+                                  help="Folder written by `reid invert`: variations of real persons and their verdicts "
+                                       "(read for --images-per-person)."),
     output: Path = typer.Option(Path("runs/assembled"), help="Folder to create (replaced whole) with index.csv."),
     metrics_dir: Optional[Path] = typer.Option(None, help="Also write assemble.json (the counts) here."),
     persons: Optional[int] = typer.Option(None, help="Artificial persons added, each a new class or LSRO (Table 5.10)."),
-    images_per_person: Optional[int] = typer.Option(None, help="Variants per real identity (Table 5.11; needs the invert stage)."),
+    images_per_person: Optional[int] = typer.Option(None, help="Variants per real identity (Table 5.11), from --inverted."),
     labeling: Optional[str] = typer.Option(None, help="new-class (thesis) or lsro (uniform target over the real classes)."),
     seed: Optional[int] = typer.Option(None, help="Order in which generated persons are picked (a prefix per count)."),
     params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),
@@ -321,7 +392,7 @@ def assemble(
         refuse_dvc_outputs(output, *([metrics_dir] if metrics_dir else []))
         values = section(params, "aug", set_, persons=persons, images_per_person=images_per_person,
                          labeling=labeling, seed=seed)
-        run_assemble(values, data, generated, filtered, output, metrics_dir)
+        run_assemble(values, data, generated, filtered, inverted, output, metrics_dir)
 
     run_reported(step)
 

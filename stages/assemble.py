@@ -1,4 +1,4 @@
-"""DVC stage `assemble`: params `aug` + data/prepared + data/generated + data/filtered -> data/assembled/index.csv."""
+"""DVC stage `assemble`: params `aug` + data/prepared + data/generated + data/filtered + data/invert -> data/assembled/index.csv."""
 
 from pathlib import Path
 
@@ -10,7 +10,7 @@ if __name__ == "__main__":
     run_reported(
         lambda: run_assemble(
             load_section("aug"), data=Path("data/prepared"), generated=Path("data/generated"),
-            filtered=Path("data/filtered"),
+            filtered=Path("data/filtered"), inverted=Path("data/invert"),
             output=Path("data/assembled"), metrics_dir=Path("metrics"),
         )
     )

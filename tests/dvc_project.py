@@ -22,6 +22,8 @@ TINY_PARAMS = {
     "gan_eval": {"num_images": 20, "grid": 2},
     "gen": {"persons": 3, "images_per_person": 4, "grid_persons": 2},
     "filter": {"grid": 6},
+    "encoder": {"channels": 4, "fpn_channels": 8, "steps": 4, "batch": 4, "log_every": 2, "val_images": 4},
+    "invert": {"variations_per_person": 4, "grid_persons": 2},
 }
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.org"}

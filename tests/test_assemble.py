@@ -98,7 +98,7 @@ def test_nothing_added_is_the_real_training_set(real):
 
 
 def test_variants_of_real_persons_keep_the_real_pid(real, tmp_path):
-    with pytest.raises(ReidError, match="aug.images_per_person=3: variants of real persons come from the invert stage"):
+    with pytest.raises(ReidError, match="aug.images_per_person=3, but the invert stage kept no variations"):
         assemble_training_set(real, None, AugConfig(images_per_person=3))
     train_pids = sorted(set(real.pid[real.split == "train"]))
     variants = pd.DataFrame([{"path": str(tmp_path / f"v{pid}_{k}.jpg"), "pid": pid, "camid": 1}
@@ -107,6 +107,10 @@ def test_variants_of_real_persons_keep_the_real_pid(real, tmp_path):
     added = assembled[assembled.source == "variant"]
     assert added.groupby("pid").size().to_dict() == {pid: 3 for pid in train_pids}
     assert summarize(assembled, AugConfig(images_per_person=3))["classes"] == len(train_pids)
+    assert summarize(assembled, AugConfig(images_per_person=3))["variant_persons_short"] == 0
+    fewer = assemble_training_set(real, None, AugConfig(images_per_person=5), variants[1:])
+    counts = summarize(fewer, AugConfig(images_per_person=5))
+    assert counts["variant_images_added"] == len(variants) - 1 and counts["variant_persons_short"] == len(train_pids)
     with pytest.raises(ReidError, match="variant pid 999 is not a real training identity"):
         assemble_training_set(real, None, AugConfig(images_per_person=1), variants.assign(pid=999))
 
@@ -133,7 +137,8 @@ def test_refusals(real, kept_set, tmp_path):
 
 def test_index_names_files_relative_to_its_folder_and_round_trips(real, kept_set, tmp_path):
     values = {"persons": 3, "seed": 2}
-    summary = run_assemble(values, tmp_path / "prepared", *kept_set, tmp_path / "out" / "assembled", tmp_path)
+    summary = run_assemble(values, tmp_path / "prepared", *kept_set, tmp_path / "nowhere",
+                           tmp_path / "out" / "assembled", tmp_path)
     text = (tmp_path / "out/assembled/index.csv").read_text()
     assert str(tmp_path) not in text and "../../generated/images-001.tar/0" in text  # relative: the repo can move
     assembled = read_assembled(tmp_path / "out/assembled")

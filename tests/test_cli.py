@@ -199,8 +199,8 @@ def assembly_inputs(market_root, tmp_path):
     (["--labeling", "soft"], "error: params: aug.labeling must be one of new-class, lsro, got 'soft'"),
     (["--persons", "-3"], "error: params: aug.persons must be >= 0, got -3"),
     (["--persons", "2"], "error: aug.persons=2, but only 1 generated persons have aug.min_images=2 or more kept images"),
-    (["--images-per-person", "5"], "error: aug.images_per_person=5: variants of real persons come from the invert "
-                                   "stage (the encoder issue), which this pipeline does not have yet; set it to 0"),
+    (["--images-per-person", "5"], "error: runs/invert/scores.csv: manifest not found; run the invert stage "
+                                   "first (dvc repro invert)"),
 ])
 def test_assemble_errors_are_one_line_and_write_nothing(assembly_inputs, tmp_path, args, message):
     done = reid("assemble", *assembly_inputs, *args, "--metrics-dir", str(tmp_path / "m"), cwd=tmp_path)

@@ -62,6 +62,11 @@ def test_repro_evaluates_and_is_idempotent(workspace):
     # aug adds nothing by default: the augmented model is the baseline's file, not a second training
     assert (workspace / "data/reid_aug/model.pt").read_bytes() == (workspace / "data/reid/model.pt").read_bytes()
     assert json.loads((workspace / "metrics/aug_train.json").read_text())["reused_baseline"] is True
+    encoder = json.loads((workspace / "metrics/encoder.json").read_text())
+    assert encoder["run"] == "fresh" and "not LPIPS" in encoder["perceptual_backbone"]
+    assert (workspace / "data/encoder/reconstructions.png").is_file()
+    inverted = json.loads((workspace / "metrics/invert.json").read_text())
+    assert inverted["generated"] == 8 * 4 and inverted["kept"] + inverted["discarded_total"] == 32
     augmented = json.loads((workspace / "metrics/aug_eval.json").read_text())
     assert augmented["thesis_line"] == metrics["thesis_line"] and set(augmented["vs_baseline"].values()) == {0.0}
     assert json.loads((workspace / "metrics/assemble.json").read_text())["images_added"] == 0
@@ -101,8 +106,8 @@ def test_code_change_retrains_and_reevaluates(workspace):
     original = baseline.read_text()
     try:
         baseline.write_text(original + "\n# a change to the model code\n")
-        assert _stale_stages(workspace) == {"pretrain", "train_reid", "evaluate", "evaluate_gan", "train_augmented",
-                                            "evaluate_augmented"}
+        assert _stale_stages(workspace) == {"pretrain", "train_reid", "evaluate", "evaluate_gan", "train_encoder",
+                                            "train_augmented", "evaluate_augmented"}
         done = dvc("repro", cwd=workspace)
         assert "Running stage 'train_reid'" in done.stdout and "Running stage 'evaluate'" in done.stdout
         assert "Running stage 'train_gan'" not in done.stdout
@@ -158,9 +163,14 @@ def test_aug_experiment_reruns_only_the_augmented_stages(workspace):
     assert changed["metrics/assemble.json"]["images_added"] == {"old": 0, "new": 8, "diff": 8}
     assert "metrics/aug_eval.json" in changed and "metrics/eval.json" not in changed
 
-    refused = dvc("exp", "run", "-S", "aug.images_per_person=5", cwd=workspace, check=False)
-    assert refused.returncode != 0
-    assert "the invert stage" in refused.stdout + refused.stderr
+    done = dvc("exp", "run", "-S", "aug.images_per_person=3", cwd=workspace)
+    ran = {line.split("'")[1] for line in done.stdout.splitlines() if line.startswith("Running stage")}
+    assert ran == {"assemble", "train_augmented", "evaluate_augmented"}  # invert already ran in dvc repro
+    counts = json.loads((workspace / "metrics/assemble.json").read_text())
+    assert counts["variant_persons"] == counts["real_persons"] and counts["variant_images_added"] == 3 * 8
+    assert counts["variant_persons_short"] == 0
+    done = dvc("exp", "run", "-S", "aug.images_per_person=5", cwd=workspace)  # the pool holds 4 per identity
+    assert json.loads((workspace / "metrics/assemble.json").read_text())["variant_persons_short"] == 8
 
 
 def test_bad_params_fail_with_one_line(workspace):

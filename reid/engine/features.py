@@ -30,11 +30,17 @@ def extract_features(
     model.eval()
     chunks = []
     for start in progress_bar(range(0, len(paths), batch_size), desc=desc, unit="batch", disable=not desc):
-        pixels = load_images(paths[start : start + batch_size], height, width)
-        inputs = normalize(pixels, device)
-        feature = model.features(inputs) + model.features(inputs.flip(-1))
-        chunks.append(torch.nn.functional.normalize(feature, dim=1).cpu())
+        chunks.append(image_features(model, load_images(paths[start : start + batch_size], height, width), device))
     return torch.cat(chunks).numpy()
+
+
+@torch.no_grad()
+def image_features(model: ReidNet, pixels: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Test features (CPU) of uint8 images (N, 3, H, W) already at the model's input size, e.g. reconstructions."""
+    model.eval()
+    inputs = normalize(pixels, device)
+    feature = model.features(inputs) + model.features(inputs.flip(-1))
+    return torch.nn.functional.normalize(feature, dim=1).cpu()
 
 
 def raw_pixel_features(paths: Sequence[str], height: int = 128, width: int = 64) -> np.ndarray:
