@@ -20,6 +20,12 @@ stage's default pretraining runs here first. The day's ResNet-18 training
 speed (128x64, batch 32) is measured at the start.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_pretrain.py --pretrained data/reid/model.pt [--threads 1]
+
+The README's table: the arms ran as separate processes (`--arms random`,
+then `--arms synthetic --seeds N` each) and one last call printed the table
+from their eval.json files; the pretrained model was `reid pretrain --epochs 6`
+(the default set and recipe cut to 6 epochs: data/reid/model.pt was not
+trained yet that day).
 """
 
 from __future__ import annotations
