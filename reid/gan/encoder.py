@@ -123,7 +123,8 @@ def invert_steps(encoder: Encoder, G: Generator, images: torch.Tensor, iteration
     """
     check_size(images, G)
     ws = G.mapping.w_avg.view(1, 1, -1).expand(len(images), G.num_ws, -1)
-    reconstruction = G.synthesis(ws[:1]).expand(len(images), -1, -1, -1)  # every sample starts from one image
+    with torch.no_grad():  # every sample starts from w_avg's image
+        reconstruction = G.synthesis(ws[:1]).expand(len(images), -1, -1, -1)
     steps = []
     for _ in range(iterations):
         ws = ws.detach() + encoder(images, reconstruction.detach())

@@ -31,10 +31,10 @@ CHECKPOINT_NAME = "last.pt"
 class EncoderConfig:
     """params.yaml `encoder:` section."""
 
-    iterations: int = 2          # ReStyle refinement steps (1 = pSp: one pass from w_avg)
+    iterations: int = 1          # ReStyle refinement steps (1 = pSp: one pass from w_avg)
     channels: int = 32           # backbone width at the first level (x2, x4 below)
     fpn_channels: int = 64       # pyramid and map-to-style width
-    steps: int = 1000
+    steps: int = 600
     batch: int = 16
     lr: float = 0.0005           # Adam
     l2: float = 1.0              # loss weights (pSp: L2 1, LPIPS 0.8)
