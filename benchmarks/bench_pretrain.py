@@ -134,7 +134,8 @@ def main() -> None:
     print("\n| init | " + " | ".join(METRICS) + " | per seed |")
     print("|---|" + "---:|" * len(METRICS) + "---|")
     for arm, rows in runs.items():
-        cells = [f"{statistics.mean(r[m] for r in rows):.3f} ± {statistics.stdev(r[m] for r in rows):.3f}"
+        cells = [f"{statistics.mean(r[m] for r in rows):.3f}"
+                 + (f" ± {statistics.stdev(r[m] for r in rows):.3f}" if len(rows) > 1 else "")  # one seed: no spread
                  for m in METRICS]
         seeds = "; ".join(" / ".join(f"{r[m]:.3f}" for m in METRICS) for r in rows)
         print(f"| {arm} | " + " | ".join(cells) + f" | {seeds} |")
