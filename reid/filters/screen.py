@@ -142,6 +142,15 @@ def discard_table(verdicts: pd.Series, detector_name: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["method", "images_discarded", "percent"])
 
 
+def discard_counts(table: pd.DataFrame) -> dict:
+    """The discard table as metrics keys (images and % per filter, then the total), as filter and invert report it."""
+    counts = {}
+    for row, key in zip(table.itertuples(), ("detector", "ssim", "total")):
+        counts[f"discarded_{key}"] = int(row.images_discarded)
+        counts[f"discarded_{key}_pct"] = round(float(row.percent), 2)
+    return counts
+
+
 def real_ssim_per_person(images: pd.DataFrame, progress: bool = True) -> np.ndarray:
     """Thesis Fig 5.4: each person's first image (by path) against each of their other images."""
     values = []

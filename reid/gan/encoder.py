@@ -32,7 +32,9 @@ from torch import nn
 from reid.data.images import IMAGENET_MEAN, IMAGENET_STD
 from reid.errors import ReidError
 from reid.gan.generator import Generator
+from reid.gan.sampling import load_generator
 from reid.io import atomic_path, load_torch_file
+from reid.provenance import file_digest
 
 LOSS_TERMS = ("l2", "perceptual", "identity", "w_norm")
 
@@ -238,3 +240,12 @@ def load_encoder(path: str | Path, G: Generator, generator_digest: str, device: 
     if trained_for != generator_digest:
         raise ReidError(f"{path}: trained against another GAN snapshot; retrain the encoder (dvc repro train_encoder)")
     return encoder.to(device).eval(), config
+
+
+def load_inverter(snapshot: str | Path, encoder_path: str | Path, device: torch.device
+                  ) -> tuple[Generator, Encoder, dict]:
+    """The frozen generator of `snapshot` and the encoder trained against it (invert stage and `reid generate --input`)."""
+    G, _ = load_generator(snapshot, device)
+    freeze(G)
+    encoder, config = load_encoder(encoder_path, G, file_digest(snapshot), device)
+    return G, encoder, config

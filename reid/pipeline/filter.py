@@ -9,7 +9,8 @@ import numpy as np
 from reid.config import from_section
 from reid.data.generated import KEPT, SCORES, read_manifest
 from reid.filters.quality import CALIBRATION_FILE, resolve_threshold
-from reid.filters.screen import VERDICTS, FilterConfig, decide, discard_table, read_person_image, score_images
+from reid.filters.screen import (VERDICTS, FilterConfig, decide, discard_counts, discard_table, read_person_image,
+                                 score_images)
 from reid.io import atomic_dir, atomic_write_json
 from reid.pipeline.common import run_settings, write_tsv
 from reid.viz.grid import save_grid
@@ -54,12 +55,7 @@ def run_filter(values: dict, run: dict, generated: Path, output: Path, metrics_d
         "ssim_threshold": config.ssim.threshold,
         "generated": len(scored),
         "kept": int((scored.verdict == KEPT).sum()),
-        "discarded_detector": int(table.images_discarded[0]),
-        "discarded_detector_pct": round(float(table.percent[0]), 2),
-        "discarded_ssim": int(table.images_discarded[1]),
-        "discarded_ssim_pct": round(float(table.percent[1]), 2),
-        "discarded_total": int(table.images_discarded[2]),
-        "discarded_total_pct": round(float(table.percent[2]), 2),
+        **discard_counts(table),
         "kept_persons": int(scored.pid[scored.verdict == KEPT].nunique()),
     }
     if metrics_dir is not None:

@@ -25,16 +25,14 @@ from reid.data.images import load_images
 from reid.data.index import read_index
 from reid.device import pick_device
 from reid.filters.quality import CALIBRATION_FILE, resolve_threshold
-from reid.filters.screen import KEPT, PERSON_SHAPE, FilterConfig, decide, discard_table
+from reid.filters.screen import KEPT, PERSON_SHAPE, FilterConfig, decide, discard_counts, discard_table
 from reid.filters.ssim import ssim
-from reid.gan.encoder import freeze, invert, load_encoder
+from reid.gan.encoder import invert, load_inverter
 from reid.gan.mixing import GenerationConfig, check_layers
-from reid.gan.sampling import load_generator
 from reid.gan.training import to_gan_size
 from reid.gan.variations import InvertConfig, plan_variations, render_variations
 from reid.io import atomic_dir, atomic_write_json
 from reid.pipeline.common import run_settings, write_tsv
-from reid.provenance import file_digest
 from reid.viz.grid import save_grid
 
 GEN_KEYS = ("layers", "shares", "interpolation", "truncation_psi", "jpeg_quality")  # what invert reads of `gen`
@@ -67,9 +65,7 @@ def run_invert(values: dict, gen_values: dict, filter_values: dict, run: dict, d
     threshold = resolve_threshold(screen.detector.threshold, screen.detector.backend, calibration)
     settings = run_settings(run)
     device = pick_device(settings.device)
-    G, _ = load_generator(snapshot, device)
-    freeze(G)
-    encoder, encoder_config = load_encoder(encoder_path, G, file_digest(snapshot), device)
+    G, encoder, encoder_config = load_inverter(snapshot, encoder_path, device)
     check_layers(gen, G.num_ws)
 
     index = read_index(data)
@@ -117,12 +113,7 @@ def run_invert(values: dict, gen_values: dict, filter_values: dict, run: dict, d
         "variations_per_person": config.variations_per_person,
         "generated": len(scored),
         "kept": int((scored.verdict == KEPT).sum()),
-        "discarded_detector": int(table.images_discarded[0]),
-        "discarded_detector_pct": round(float(table.percent[0]), 2),
-        "discarded_ssim": int(table.images_discarded[1]),
-        "discarded_ssim_pct": round(float(table.percent[1]), 2),
-        "discarded_total": int(table.images_discarded[2]),
-        "discarded_total_pct": round(float(table.percent[2]), 2),
+        **discard_counts(table),
         "kept_per_person_min": int(kept_per_person.min()),
         "kept_per_person_median": float(kept_per_person.median()),
         "persons_with_35_kept": int((kept_per_person >= 35).sum()),

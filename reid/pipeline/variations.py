@@ -18,14 +18,12 @@ from reid.data.market import IGNORED_FILES, ImagePolicy, check_image
 from reid.device import pick_device
 from reid.errors import ReidError
 from reid.filters.screen import PERSON_SHAPE
-from reid.gan.encoder import freeze, invert, load_encoder
+from reid.gan.encoder import invert, load_inverter
 from reid.gan.mixing import GenerationConfig, check_layers
-from reid.gan.sampling import load_generator
 from reid.gan.training import to_gan_size
 from reid.gan.variations import plan_image_variations, render_variations
 from reid.io import atomic_dir
 from reid.pipeline.common import run_settings
-from reid.provenance import file_digest
 
 GEN_KEYS = ("layers", "shares", "interpolation", "truncation_psi", "jpeg_quality")
 PERSON_POLICY = ImagePolicy(*PERSON_SHAPE, wrong_size="refuse", grayscale="convert")
@@ -60,9 +58,7 @@ def run_image_variations(gen_values: dict, run: dict, input_dir: Path, output: P
     refuse_non_empty(output)
     settings = run_settings(run)
     device = pick_device(settings.device)
-    G, _ = load_generator(snapshot, device)
-    freeze(G)
-    encoder, encoder_config = load_encoder(encoder_path, G, file_digest(snapshot), device)
+    G, encoder, encoder_config = load_inverter(snapshot, encoder_path, device)
     check_layers(gen, G.num_ws)
     plan = plan_image_variations(files, per_image, seed, gen)
     pixels = load_images(files, *PERSON_SHAPE)
