@@ -11,6 +11,16 @@ from PIL import Image
 
 from reid.gan.generator import Generator
 
+# The files that take minutes (each a tiny project through DVC or an S3 server), started first so that under
+# pytest-xdist the short files fill the other workers meanwhile instead of waiting behind them.
+SLOWEST_FIRST = ("test_pipeline.py", "test_pipeline_aug.py", "test_s3_remote.py", "test_pretrain.py",
+                 "test_gan_training.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order
+
 
 def write_jpeg(path: Path, seed: int, size=(64, 128), mode="RGB") -> Path:
     """A small noisy JPEG whose content depends on `seed` (size is W x H as PIL takes it)."""

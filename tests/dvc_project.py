@@ -48,15 +48,16 @@ def dvc(*args, cwd, check=True, env=None):
     return run([sys.executable, "-m", "dvc", *args], cwd, check, env)
 
 
-def make_project(root: Path) -> Path:
-    """A copy of the project (code, dvc.yaml, tiny params) in `root`, as a fresh git + DVC repository."""
+def make_project(root: Path, params: dict | None = None) -> Path:
+    """A copy of the project (code, dvc.yaml, tiny params updated by `params`) in `root`, as a fresh git + DVC
+    repository."""
     root.mkdir(parents=True, exist_ok=True)
     for name in ("dvc.yaml", "params.yaml", ".gitignore"):
         shutil.copy(REPO / name, root / name)
     for name in ("stages", "reid", "data/external"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    params = merge(yaml.safe_load((root / "params.yaml").read_text()), TINY_PARAMS)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    values = merge(merge(yaml.safe_load((root / "params.yaml").read_text()), TINY_PARAMS), params or {})
+    (root / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
     run(["git", "init", "-q"], root)
     dvc("init", "-q", cwd=root)
     dvc("config", "core.analytics", "false", cwd=root)

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
-from dvc_project import REPO, dvc, make_project, merge
+from dvc_project import REPO, dvc, make_project
 from reid.data.index import read_index
 from reid.data.prepare import PrepareConfig, prepare_dataset
 from reid.engine.train import TrainConfig
@@ -138,12 +137,12 @@ def test_fine_tuning_starts_from_the_pretrained_model(tmp_path, market_root):
     assert tuned["head.classifier.weight"].shape[0] == 3 != pretrained["head.classifier.weight"].shape[0]
 
 
-def test_reid_pretrained_synthetic_through_dvc_repro(tmp_path):
-    """`dvc repro` pretrains, fine-tunes from it and evaluate reports the init (the default's note: test_pipeline)."""
-    root = make_project(tmp_path / "project")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    merge(params, {"reid": {"pretrained": "synthetic", "lr_backbone": 0.005}})
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+@pytest.mark.parametrize("source", ["synthetic", "market1501"])
+def test_reid_pretrained_synthetic_through_dvc_repro(tmp_path, market_root, source):
+    """`dvc repro` pretrains, fine-tunes from it and evaluate reports the init (the default's note: test_pipeline),
+    on the embedded set and on a Market-format folder."""
+    data = {"source": source, "market1501_root": str(market_root)}
+    root = make_project(tmp_path / "project", {"data": data, "reid": {"pretrained": "synthetic", "lr_backbone": 0.005}})
 
     done = dvc("repro", "evaluate", cwd=root)
     ran = [line.split("'")[1] for line in done.stdout.splitlines() if line.startswith("Running stage")]

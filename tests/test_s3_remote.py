@@ -92,11 +92,15 @@ def tree_bytes(repo: Path, paths) -> dict[str, bytes]:
 
 
 def cache_files(repo: Path) -> dict[str, str]:
-    """Cache path -> md5 of its bytes, for every object in the local DVC cache."""
+    """Cache path -> md5 of its bytes, for every object in the local DVC cache.
+
+    DVC downloads into a temporary `.<random>.tmp` beside the object and renames it when complete, so a killed
+    pull may leave such a file behind; it is not an object (no hash name) and is left out here."""
     root = repo / ".dvc/cache/files/md5"
     if not root.is_dir():
         return {}
-    return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+    return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest() for p in root.rglob("*")
+            if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".tmp"))}
 
 
 def assert_cache_intact(repo: Path) -> None:
