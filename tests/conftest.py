@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker per core: one thread each (and in the stages they spawn),
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # set before torch is imported, or it is read too late
 
 import numpy as np
 import pytest

@@ -44,6 +44,4 @@ def test_aug_experiment_reruns_only_the_augmented_stages(workspace):
     assert ran == {"assemble", "train_augmented", "evaluate_augmented"}  # invert already ran in dvc repro
     counts = json.loads((workspace / "metrics/assemble.json").read_text())
     assert counts["variant_persons"] == counts["real_persons"] and counts["variant_images_added"] == 3 * 8
-    assert counts["variant_persons_short"] == 0
-    done = dvc("exp", "run", "-S", "aug.images_per_person=5", cwd=workspace)  # the pool holds 4 per identity
-    assert json.loads((workspace / "metrics/assemble.json").read_text())["variant_persons_short"] == 8
+    assert counts["variant_persons_short"] == 0  # more than the pool holds: tests/test_assemble.py
