@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dvc_project import REPO, dvc, make_project
+from dvc_project import REPO, dvc, make_project, run
 from reid.data.index import read_index
 from reid.data.prepare import PrepareConfig, prepare_dataset
 from reid.engine.train import TrainConfig
@@ -137,19 +137,22 @@ def test_fine_tuning_starts_from_the_pretrained_model(tmp_path, market_root):
     assert tuned["head.classifier.weight"].shape[0] == 3 != pretrained["head.classifier.weight"].shape[0]
 
 
-def test_reid_pretrained_synthetic_through_dvc_repro(tmp_path, market_root):
-    """`dvc repro` pretrains on the embedded set, fine-tunes on a Market-format folder and evaluate reports the init
-    (the default's note: test_pipeline; pretraining draws the same set whatever data.source is)."""
-    data = {"source": "market1501", "market1501_root": str(market_root)}
-    root = make_project(tmp_path / "project", {"data": data, "reid": {"pretrained": "synthetic", "lr_backbone": 0.005}})
+def test_reid_pretrained_synthetic_as_a_dvc_experiment_on_a_market_folder(tmp_path, market_root):
+    """Issue 14's command with `data.source=market1501` pointing at a Market-format folder: pretraining on the
+    embedded set runs once, train_reid fine-tunes from it, evaluate reports the init (the default: test_pipeline)."""
+    root = make_project(tmp_path / "project", {"reid": {"lr_backbone": 0.005}})
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "tiny project"], root)
 
-    done = dvc("repro", "evaluate", cwd=root)
+    done = dvc("exp", "run", "evaluate", "-S", "reid.pretrained=synthetic", "-S", "data.source=market1501",
+               "-S", f"data.market1501_root={market_root}", cwd=root)
     ran = [line.split("'")[1] for line in done.stdout.splitlines() if line.startswith("Running stage")]
     assert sorted(ran) == ["evaluate", "prepare", "pretrain", "train_reid"]  # pretraining once
     assert json.loads((root / "metrics/pretrain.json").read_text())["trained"] is True
     assert (root / "data/pretrain/model.pt").is_file() and (root / "runs/checkpoints/pretrain/last.pt").is_file()
     assert json.loads((root / "metrics/train.json").read_text())["init"] == "synthetic"
-    assert json.loads((root / "metrics/eval.json").read_text())["init"] == "synthetic"
+    evaluated = json.loads((root / "metrics/eval.json").read_text())
+    assert evaluated["init"] == "synthetic" and evaluated["num_query"] == 2  # the Market folder's 2 queries
 
 
 def test_cli_pretrains_and_trains_from_it(tmp_path, market_root):
