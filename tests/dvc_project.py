@@ -48,6 +48,18 @@ def dvc(*args, cwd, check=True, env=None):
     return run([sys.executable, "-m", "dvc", *args], cwd, check, env)
 
 
+def commit_all(root: Path, message: str) -> None:
+    """`git add -A` and commit: the state `dvc exp run` starts from."""
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", message], root)
+
+
+def stages_run(done: subprocess.CompletedProcess) -> list[str]:
+    """The stages a `dvc repro` / `dvc exp run` ran, in order, once per run (not those it skipped or restored from
+    the run cache)."""
+    return [line.split("'")[1] for line in done.stdout.splitlines() if line.startswith("Running stage")]
+
+
 def make_project(root: Path, params: dict | None = None) -> Path:
     """A copy of the project (code, dvc.yaml, tiny params updated by `params`) in `root`, as a fresh git + DVC
     repository."""

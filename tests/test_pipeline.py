@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dvc_project import dvc, make_project, run
+from dvc_project import commit_all, dvc, make_project, run
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +119,7 @@ def test_code_change_retrains_and_reevaluates(workspace):
 
 def test_experiment_changes_training(workspace):
     """Defect: the old test compared a params value copied into train.json, true even if training ignored it."""
-    run(["git", "add", "-A"], workspace)
-    run(["git", "commit", "-qm", "baseline"], workspace)
+    commit_all(workspace, "baseline")
     before = (workspace / "metrics/train_log.tsv").read_text().splitlines()
     dvc("exp", "run", "evaluate", "-S", "reid.epochs=1", cwd=workspace)  # what follows evaluate reruns alike
     after = (workspace / "metrics/train_log.tsv").read_text().splitlines()

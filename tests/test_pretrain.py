@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dvc_project import REPO, dvc, make_project, run
+from dvc_project import REPO, commit_all, dvc, make_project, stages_run
 from reid.data.index import read_index
 from reid.data.prepare import PrepareConfig, prepare_dataset
 from reid.engine.train import TrainConfig
@@ -141,13 +141,11 @@ def test_reid_pretrained_synthetic_as_a_dvc_experiment_on_a_market_folder(tmp_pa
     """Issue 14's command with `data.source=market1501` pointing at a Market-format folder: pretraining on the
     embedded set runs once, train_reid fine-tunes from it, evaluate reports the init (the default: test_pipeline)."""
     root = make_project(tmp_path / "project", {"reid": {"lr_backbone": 0.005}})
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "tiny project"], root)
+    commit_all(root, "tiny project")
 
     done = dvc("exp", "run", "evaluate", "-S", "reid.pretrained=synthetic", "-S", "data.source=market1501",
                "-S", f"data.market1501_root={market_root}", cwd=root)
-    ran = [line.split("'")[1] for line in done.stdout.splitlines() if line.startswith("Running stage")]
-    assert sorted(ran) == ["evaluate", "prepare", "pretrain", "train_reid"]  # pretraining once
+    assert sorted(stages_run(done)) == ["evaluate", "prepare", "pretrain", "train_reid"]  # pretraining once
     assert json.loads((root / "metrics/pretrain.json").read_text())["trained"] is True
     assert (root / "data/pretrain/model.pt").is_file() and (root / "runs/checkpoints/pretrain/last.pt").is_file()
     assert json.loads((root / "metrics/train.json").read_text())["init"] == "synthetic"

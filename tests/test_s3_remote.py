@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dvc_project import GIT_ENV, dvc, make_project, run
+from dvc_project import GIT_ENV, commit_all, dvc, make_project, run
 from seaweed import SeaweedError, SeaweedS3, find_weed, free_ports
 
 BUCKET = "reid-dvc"
@@ -59,8 +59,7 @@ def origin(tmp_path_factory, server) -> Path:
     add_remote(repo, "storage", f"s3://{BUCKET}/reid", server.endpoint, default=True)
     set_credentials(repo, server)
     dvc("repro", *STAGES, cwd=repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "tiny run"], repo)
+    commit_all(repo, "tiny run")
     done = dvc("push", cwd=repo)
     assert "files pushed" in done.stdout
     return repo
