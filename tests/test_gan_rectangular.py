@@ -110,3 +110,19 @@ def test_stylegan2_spreads_its_styles_over_16_ws_and_is_deterministic_in_eval():
             module.noise_strength.data.fill_(1.0)
     with torch.no_grad():
         assert not torch.equal(G.synthesis(ws), G.synthesis(ws))  # fresh noise while training
+
+
+def test_stylegan2_without_noise_has_no_noise_tensors_and_trains_deterministically():
+    torch.manual_seed(0)
+    G = Generator(img_resolution=32, cfg="stylegan2", img_width=16, noise=False, **SMALL)
+    assert not [name for name in G.state_dict() if "noise" in name]
+    assert [name for name in Generator(img_resolution=32, cfg="stylegan2", img_width=16, **SMALL).state_dict()
+            if "noise_strength" in name]
+    ws = G.mapping(torch.randn(2, 32))
+    G.train()
+    with torch.no_grad():
+        assert torch.equal(G.synthesis(ws), G.synthesis(ws))  # no fresh noise to draw
+    config = GanConfig(cfg="stylegan2", resolution=32, width=16, channel_base=256, channel_max=32, z_dim=32, w_dim=32,
+                       noise=False)
+    G_built, _ = build_networks(config)
+    assert not [name for name in G_built.state_dict() if "noise" in name]

@@ -106,8 +106,8 @@ def test_code_change_retrains_and_reevaluates(workspace):
     original = baseline.read_text()
     try:
         baseline.write_text(original + "\n# a change to the model code\n")
-        assert _stale_stages(workspace) == {"pretrain", "train_reid", "evaluate", "evaluate_gan", "train_encoder",
-                                            "train_augmented", "evaluate_augmented"}
+        assert _stale_stages(workspace) == {"pretrain", "train_reid", "evaluate", "train_gan", "evaluate_gan",
+                                            "train_encoder", "invert", "train_augmented", "evaluate_augmented"}
         done = dvc("repro", "evaluate", cwd=workspace)  # the stages after it rerun alike (their deps are listed above)
         assert "Running stage 'train_reid'" in done.stdout and "Running stage 'evaluate'" in done.stdout
         assert "Running stage 'train_gan'" not in done.stdout

@@ -329,10 +329,11 @@ _BINOMIAL = torch.outer(torch.tensor([1.0, 3.0, 3.0, 1.0]), torch.tensor([1.0, 3
 class StyleConv(nn.Module):
     """StyleGAN2 layer: modulated 3x3 conv (optionally upsampling x2), per-pixel noise, bias, lrelu.
 
-    No activation clamp: NVIDIA's guards float16 layers, and these run in float32.
+    No activation clamp: NVIDIA's guards float16 layers, and these run in float32. Without
+    noise (NVIDIA's use_noise=False) the layer has no noise tensors at all.
     """
 
-    def __init__(self, w_dim, in_channels, out_channels, size, up=False):
+    def __init__(self, w_dim, in_channels, out_channels, size, up=False, noise=True):
         super().__init__()
         self.affine = FullyConnected(w_dim, in_channels, bias_init=1)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
@@ -340,16 +341,19 @@ class StyleConv(nn.Module):
         if up:
             self.register_buffer("resample_filter", _BINOMIAL.clone())
         self.up = up
-        self.register_buffer("noise_const", torch.randn(*size))
-        self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.noise = noise
+        if noise:
+            self.register_buffer("noise_const", torch.randn(*size))
+            self.noise_strength = nn.Parameter(torch.zeros([]))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         x = modulated_conv2d(x, self.weight, self.affine(w), self.bias, padding=1,
                              up_kernel=self.resample_filter if self.up else None)
-        # Fresh noise while training; the stored noise at inference, so that a w always gives the same image.
-        noise = (torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype) if self.training
-                 else self.noise_const)
-        x = torch.addcmul(x, noise, self.noise_strength)
+        if self.noise:
+            # Fresh noise while training; the stored noise at inference, so that a w always gives the same image.
+            noise = (torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype) if self.training
+                     else self.noise_const)
+            x = torch.addcmul(x, noise, self.noise_strength)
         return F.leaky_relu(x, 0.2) * LRELU_GAIN
 
 
@@ -371,15 +375,15 @@ class ToRGB(nn.Module):
 class SynthesisBlock(nn.Module):
     """One resolution of the StyleGAN2 "skip" generator: (const | conv0 up) + conv1, image += ToRGB."""
 
-    def __init__(self, w_dim, in_channels, out_channels, size, img_channels):
+    def __init__(self, w_dim, in_channels, out_channels, size, img_channels, noise=True):
         super().__init__()
         self.first = in_channels == 0
         if self.first:
             self.const = nn.Parameter(torch.randn(out_channels, *size))
         else:
-            self.conv0 = StyleConv(w_dim, in_channels, out_channels, size, up=True)
+            self.conv0 = StyleConv(w_dim, in_channels, out_channels, size, up=True, noise=noise)
             self.register_buffer("resample_filter", _BINOMIAL.clone())
-        self.conv1 = StyleConv(w_dim, out_channels, out_channels, size)
+        self.conv1 = StyleConv(w_dim, out_channels, out_channels, size, noise=noise)
         self.torgb = ToRGB(w_dim, out_channels, img_channels)
         self.num_styles = 2 if self.first else 3
 
@@ -404,7 +408,7 @@ class StyleGAN2Synthesis(nn.Module):
     """
 
     def __init__(self, w_dim=512, img_resolution=64, img_channels=3, channel_base=32768, channel_max=512,
-                 img_width=None, num_ws=16):
+                 img_width=None, num_ws=16, noise=True):
         super().__init__()
         self.img_resolution, self.img_channels = img_resolution, img_channels
         self.img_width = img_width or img_resolution
@@ -416,7 +420,7 @@ class StyleGAN2Synthesis(nn.Module):
             out_channels = min(channel_base // res, channel_max)
             name = f"b{res}"
             size = (res, res * self.img_width // img_resolution)
-            setattr(self, name, SynthesisBlock(w_dim, in_channels, out_channels, size, img_channels))
+            setattr(self, name, SynthesisBlock(w_dim, in_channels, out_channels, size, img_channels, noise))
             self.block_names.append(name)
             in_channels = out_channels
         num_styles = 2 * len(self.block_names)
@@ -439,7 +443,8 @@ class Generator(nn.Module):
     """G(z) = synthesis(mapping(z)); images (height img_resolution, width img_width) in about [-1, 1]."""
 
     def __init__(self, z_dim=512, w_dim=512, img_resolution=64, img_channels=3, cfg="T", channel_base=32768,
-                 channel_max=512, mapping_layers=2, img_width=None, **synthesis_kwargs):
+                 channel_max=512, mapping_layers=2, img_width=None, noise=True, **synthesis_kwargs):
+        """`noise`: the stylegan2 config's per-pixel noise inputs; T and R have none, so it is ignored there."""
         super().__init__()
         if cfg not in CONFIGS:
             raise ReidError(f"gan.cfg must be one of {CONFIGS}, got {cfg!r}")
@@ -452,7 +457,7 @@ class Generator(nn.Module):
             z_dim, w_dim, img_resolution, img_width, img_channels, cfg)
         if cfg == "stylegan2":
             self.synthesis = StyleGAN2Synthesis(w_dim, img_resolution, img_channels, channel_base, channel_max,
-                                                img_width=img_width, **synthesis_kwargs)
+                                                img_width=img_width, noise=noise, **synthesis_kwargs)
         else:
             self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, cfg, channel_base, channel_max,
                                               img_width=img_width, **synthesis_kwargs)

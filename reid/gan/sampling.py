@@ -22,7 +22,8 @@ def build_generator(settings: dict) -> Generator:
     """A generator with the architecture of a `gan:` params dict (as a snapshot stores it)."""
     return Generator(settings["z_dim"], settings["w_dim"], settings["resolution"], 3, settings["cfg"],
                      settings["channel_base"], settings["channel_max"],
-                     img_width=settings.get("width") or settings["resolution"])  # width 0 (or absent): square
+                     img_width=settings.get("width") or settings["resolution"],  # width 0 (or absent): square
+                     noise=settings.get("noise", True))  # snapshots from before gan.noise had noise inputs
 
 
 def network_file(cur_nimg: int | None) -> str:

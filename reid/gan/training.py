@@ -48,12 +48,14 @@ from reid.gan.augment import diff_augment, parse_policy
 from reid.gan.checkpoint import load_pretrained
 from reid.gan.discriminator import Discriminator
 from reid.gan.generator import Generator
+from reid.gan.projected import load_projected_discriminator
 from reid.gan.sampling import build_generator, network_file
 from reid.io import atomic_path, claim_run_dir, load_torch_file
 from reid.progress import log, progress_bar
 
 SNAPSHOT = "snapshot.pt"
 RUN_MODES = ("fresh", "resumed", "extended", "complete")  # how a call met the run folder (metrics say which)
+DISCRIMINATORS = ("stylegan2", "projected")
 EMA_BUFFER = re.compile(r"(^|\.)[^.]+_(avg|ema)$")  # running statistics G updates itself (w_avg, magnitude_ema)
 
 
@@ -80,6 +82,9 @@ class GanConfig:
     ema_rampup: float = 0.05
     r1_interval: int = 16
     mirror: bool = True
+    noise: bool = True  # stylegan2's per-pixel noise inputs (NVIDIA's use_noise)
+    discriminator: str = "stylegan2"  # stylegan2 (residual, learns its features) | projected (reid.gan.projected)
+    features: str = ""  # projected: the re-ID model whose frozen trunk it reads
     seed: int = 0
     resume: str = ""
 
@@ -89,6 +94,8 @@ class GanConfig:
         if self.kimg <= 0 or self.tick_kimg <= 0 or self.snap < 1:
             raise ReidError("params: gan.kimg and gan.tick_kimg must be > 0 and gan.snap >= 1")
         parse_policy(self.augment)
+        if self.discriminator not in DISCRIMINATORS:
+            raise ReidError(f"params: gan.discriminator must be one of {DISCRIMINATORS}, got {self.discriminator!r}")
 
     @property
     def img_width(self) -> int:
@@ -112,6 +119,8 @@ class GanConfig:
 
 def build_networks(config: GanConfig) -> tuple[Generator, Discriminator]:
     G = build_generator(dataclasses.asdict(config))
+    if config.discriminator == "projected":
+        return G, load_projected_discriminator(config.features, config.resolution, config.img_width, config.seed)
     D = Discriminator(config.resolution, 3, config.channel_base, config.channel_max, img_width=config.img_width)
     return G, D
 

@@ -14,9 +14,22 @@ import torch.distributed as dist
 from reid.config import from_section
 from reid.data.images import load_images
 from reid.data.index import GAN_SPLITS, read_index
+from reid.errors import ReidError
 from reid.gan.training import GanConfig, process_group, train_gan
 from reid.io import atomic_write_json
 from reid.pipeline.common import resume_key, run_settings, write_tsv
+from reid.provenance import file_digest
+
+
+def _fingerprint(config: GanConfig) -> dict:
+    """The params of the resume key, with the bytes of the re-ID model a projected discriminator reads."""
+    fields = config.fingerprint_fields()
+    if config.discriminator == "projected":
+        if not Path(config.features).is_file():
+            raise ReidError(f"{config.features or '(empty)'}: gan.features, the re-ID model of the projected "
+                            f"discriminator, not found (dvc repro train_reid makes data/reid/model.pt)")
+        fields["features"] = [config.features, file_digest(config.features)]
+    return fields
 
 
 def run_gan_training(values: dict, run: dict, data: Path, run_dir: Path, metrics_dir: Path,
@@ -34,7 +47,7 @@ def run_gan_training(values: dict, run: dict, data: Path, run_dir: Path, metrics
         index = read_index(data)
         paths = list(index.path[index.split.isin(GAN_SPLITS)])
         images = load_images(paths, 128, 64, progress and rank == 0, "load GAN images")
-        key = resume_key(config.fingerprint_fields(), __name__, paths, weights=config.resume)
+        key = resume_key(_fingerprint(config), __name__, paths, weights=config.resume)
         result = train_gan(images, config, run_dir, key, settings.device, progress)
     finally:
         if world > 1:

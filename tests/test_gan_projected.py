@@ -1,0 +1,75 @@
+"""The projected discriminator: heads on a frozen re-ID trunk (Projected GAN), used through the usual losses."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reid.errors import ReidError
+from reid.gan.projected import ProjectedDiscriminator, load_projected_discriminator
+from reid.gan.training import GanConfig, build_networks, discriminator_loss, generator_loss
+from reid.models.baseline import ReidNet, save_model
+
+
+@pytest.fixture
+def reid_model(tmp_path):
+    torch.manual_seed(0)
+    model = ReidNet("resnet18", 3, bottleneck=16)
+    model.train()
+    model(torch.randn(4, 3, 64, 32))  # non-default BatchNorm statistics, so that using batch statistics shows
+    path = tmp_path / "model.pt"
+    settings = {"arch": "resnet18", "bottleneck": 16, "dropout": 0.5, "height": 64, "width": 32}
+    save_model(model, settings, [1, 2, 3], {}, path)
+    return path
+
+
+def test_patch_logits_of_three_scales_and_gradients_reach_the_image(reid_model):
+    D = load_projected_discriminator(str(reid_model), 64, 32)
+    images = torch.rand(2, 3, 64, 32).mul(2).sub(1).requires_grad_(True)
+    logits = D(images)
+    assert logits.shape == (2, 3 * 4 * 2)  # every scale ends in 4x2 patches
+    assert ProjectedDiscriminator(D.trunk, 16, 8)(images[:, :, ::4, ::4]).shape == (2, 4 * 2 + 2 * 1 + 1)  # tiny too
+    logits.sum().backward()
+    assert images.grad.abs().sum() > 0
+    assert all(p.grad is None for p in D.trunk.parameters())
+    assert all(p.grad is not None for p in D.heads.parameters())
+
+
+def test_trunk_stays_frozen_in_eval_mode_through_a_training_step(reid_model):
+    config = GanConfig(cfg="stylegan2", resolution=64, width=32, channel_base=128, channel_max=32, z_dim=16, w_dim=16,
+                       batch=2, gamma=0, discriminator="projected", features=str(reid_model))
+    G, D = build_networks(config)
+    assert isinstance(D, ProjectedDiscriminator)
+    trunk_before = {k: v.clone() for k, v in D.trunk.state_dict().items()}
+    heads_before = {k: v.clone() for k, v in D.heads.state_dict().items()}
+    opt = torch.optim.Adam(D.parameters(), lr=0.01)
+    D.train()
+    assert not D.trunk.training
+    real = torch.rand(2, 3, 64, 32) * 2 - 1
+    with torch.no_grad():
+        fake = G(torch.randn(2, 16))
+    loss = discriminator_loss(D, real, fake, 0.0, 16, False, "color,translation")
+    loss.backward()
+    opt.step()
+    assert all(torch.equal(v, D.trunk.state_dict()[k]) for k, v in trunk_before.items())  # BN statistics included
+    assert any(not torch.equal(v, D.heads.state_dict()[k]) for k, v in heads_before.items())
+    loss_G = generator_loss(G, D, torch.randn(2, 16), "translation")
+    loss_G.backward()
+    assert all(p.grad is not None for p in G.synthesis.parameters())
+
+
+def test_the_projection_is_fixed_by_the_seed_and_not_trained(reid_model):
+    a = load_projected_discriminator(str(reid_model), 64, 32, seed=1)
+    b = load_projected_discriminator(str(reid_model), 64, 32, seed=1)
+    assert torch.equal(a.projection0, b.projection0)
+    assert not torch.equal(a.projection0, load_projected_discriminator(str(reid_model), 64, 32, seed=2).projection0)
+    assert not any(name.startswith("projection") for name, _ in a.named_parameters())
+
+
+def test_bad_settings_say_what_is_wrong(tmp_path):
+    with pytest.raises(ReidError, match="gan.discriminator must be one of"):
+        GanConfig(discriminator="patch")
+    with pytest.raises(ReidError, match="needs gan.features"):
+        build_networks(GanConfig(cfg="stylegan2", resolution=64, width=32, discriminator="projected"))
+    with pytest.raises(ReidError, match="missing.pt"):
+        load_projected_discriminator(str(tmp_path / "missing.pt"), 64, 32)
