@@ -207,9 +207,18 @@ def evaluate_gan(
     run_reported(step)
 
 
+def _own_run_or_pipeline(given: Optional[Path], own: Path, pipeline: Path) -> Path:
+    """The file given; else the CLI's own run's, else the DVC pipeline's (`dvc repro` made it), else the own path
+    (whose absence the command then reports)."""
+    if given is not None:
+        return given
+    return pipeline if not own.exists() and pipeline.exists() else own
+
+
 @app.command()
 def generate(
-    snapshot: Path = typer.Option(Path("runs/gan/snapshot.pt"), help="GAN snapshot written by train-gan."),
+    snapshot: Optional[Path] = typer.Option(None, help="GAN snapshot [default: runs/gan/snapshot.pt of train-gan, "
+                                                         "else data/gan/snapshot.pt of dvc repro]."),
     output: Path = typer.Option(Path("runs/generated"),
                                 help="Folder to create (replaced whole): manifest.csv, grid.png and the images in tar "
                                      "shards images-NNN.tar (unpack one with `tar -xf images-000.tar`: <pid>/*.jpg); "
@@ -217,8 +226,9 @@ def generate(
     input_: Optional[Path] = typer.Option(None, "--input", help="Folder of real 128x64 person images: write variations of "
                                                                 "each (encoder + GAN) instead of artificial persons."),
     per_image: int = typer.Option(5, help="With --input: variations per input image."),
-    encoder: Path = typer.Option(Path("runs/encoder/encoder.pt"), help="With --input: encoder trained against --snapshot "
-                                                                       "(train-encoder; the DVC one is data/encoder/encoder.pt)."),
+    encoder: Optional[Path] = typer.Option(None, help="With --input: encoder trained against --snapshot [default: "
+                                                      "runs/encoder/encoder.pt of train-encoder, else "
+                                                      "data/encoder/encoder.pt of dvc repro]."),
     data: Path = typer.Option(Path("runs/prepared"), help="Prepared real data: new pids start after its largest pid."),
     first_pid: Optional[int] = typer.Option(None, help="First new pid instead (then --data is not read)."),
     persons: Optional[int] = typer.Option(None, help="Artificial persons (thesis: 401)."),
@@ -232,6 +242,9 @@ def generate(
 ):
     """Generate artificial persons (seed image, then style-mixed and interpolated variations), or with --input
     variations of real person images."""
+    snapshot = _own_run_or_pipeline(snapshot, Path("runs/gan/snapshot.pt"), Path("data/gan/snapshot.pt"))
+    encoder = _own_run_or_pipeline(encoder, Path("runs/encoder/encoder.pt"), Path("data/encoder/encoder.pt"))
+
     def step():
         refuse_dvc_outputs(output)
         values = section(params, "gen", set_, persons=persons, images_per_person=images_per_person,

@@ -331,3 +331,29 @@ def test_cli_generate_input_errors_are_one_line_and_write_nothing(cli_inputs, tm
         assert [p.name for p in output.iterdir()] == ["mine.txt"]
     else:
         assert not output.exists()
+
+
+def test_cli_generate_input_finds_the_pipeline_snapshot_and_encoder_after_dvc_repro(cli_inputs, tmp_path, monkeypatch):
+    """The issue's bare `reid generate --input ... --output ... --per-image N` after `dvc repro` (no runs/ of its own)."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from reid.cli import app
+
+    for source, target in ((cli_inputs["snapshot"], "data/gan/snapshot.pt"),
+                           (cli_inputs["encoder"], "data/encoder/encoder.pt")):
+        (tmp_path / target).parent.mkdir(parents=True)
+        shutil.copy(source, tmp_path / target)
+    monkeypatch.chdir(tmp_path)
+    bare = CliRunner().invoke(app, ["generate", "--input", str(cli_inputs["input"]), "--output", "bare", "--per-image",
+                                    "1", "--no-progress", "--params", "none.yaml"])
+    assert bare.exit_code == 0, bare.output
+    assert reid_generate(cli_inputs, tmp_path / "explicit", "--per-image", "1", cwd=tmp_path).exit_code == 0
+    for file in (tmp_path / "explicit").glob("*.jpg"):
+        assert (tmp_path / "bare" / file.name).read_bytes() == file.read_bytes()
+    (tmp_path / "runs/gan").mkdir(parents=True)  # a CLI run of its own comes first
+    (tmp_path / "runs/gan/snapshot.pt").write_bytes(b"not a snapshot")
+    own = CliRunner().invoke(app, ["generate", "--input", str(cli_inputs["input"]), "--output", "own",
+                                   "--no-progress", "--params", "none.yaml"])
+    assert own.exit_code == 2 and own.stderr.startswith("error: runs/gan/snapshot.pt: "), own.output
