@@ -128,3 +128,26 @@ def test_person_shaped_stylegan2_with_diffaugment_trains_and_stops_at_its_time_b
     assert [p.name for p in tmp_path.glob(network_file(None))] == [network_file(8)]
     with pytest.raises(ReidError, match="unknown transform"):
         GanConfig(augment="colour")
+
+
+def test_published_run_is_the_snapshot_and_networks_and_never_replaces_a_foreign_folder(tmp_path):
+    """The stage's DVC output is a copy of the run folder (which stays, to resume from), minus the run's debris."""
+    from reid.io import OUTPUT_MARKER
+    from reid.pipeline.train_gan import publish_run
+
+    run_dir = tmp_path / "runs" / "train_gan"
+    _train(constant_people(16), GanConfig(**{**TINY, "kimg": 0.064}), run_dir)
+    (run_dir / "notes.txt").write_text("not part of the run")
+    publish_run(run_dir, tmp_path / "data" / "gan")
+    published = sorted(p.name for p in (tmp_path / "data" / "gan").iterdir())
+    networks = sorted(p.name for p in run_dir.glob(network_file(None)))
+    assert len(networks) == 2 and published == sorted([OUTPUT_MARKER, SNAPSHOT, *networks])
+    assert (tmp_path / "data/gan" / SNAPSHOT).read_bytes() == (run_dir / SNAPSHOT).read_bytes()
+    assert (run_dir / SNAPSHOT).is_file()  # still there for the next run to resume
+
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.pdf").write_text("keep me")
+    with pytest.raises(ReidError, match="mine"):
+        publish_run(run_dir, foreign)
+    assert [p.name for p in foreign.iterdir()] == ["thesis.pdf"]

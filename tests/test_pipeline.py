@@ -136,6 +136,13 @@ def test_run_cache_restores_a_model_trained_before(workspace):
     assert "Stage 'train_reid' is cached - skipping run" in done.stdout
     assert "Running stage 'train_reid'" not in done.stdout
     assert (workspace / "dvc.lock").read_text() == committed
+    # the GAN too: its resumable run lives outside data/gan, which DVC can then cache
+    seed = yaml.safe_load((workspace / "params.yaml").read_text())["gan"]["seed"]
+    other = dvc("exp", "run", "train_gan", "-S", f"gan.seed={seed + 1}", cwd=workspace)
+    assert "Running stage 'train_gan'" in other.stdout
+    back = dvc("exp", "run", "train_gan", "-S", f"gan.seed={seed}", cwd=workspace)
+    assert "Stage 'train_gan' is cached - skipping run" in back.stdout
+    assert (workspace / "dvc.lock").read_text() == committed
 
 
 def test_bad_params_fail_with_one_line(workspace):

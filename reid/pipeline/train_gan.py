@@ -1,11 +1,15 @@
 """Stage `train_gan`: params `gan` + prepared training images -> data/gan (snapshot, network files), training log.
 
 Measuring the networks (FID, grids) is the `evaluate_gan` stage's job, so a
-change of the FID settings or of the re-ID model does not retrain the GAN.
+change of the FID settings does not retrain the GAN. The stage trains in a run
+folder outside DVC's outputs (resumed from, as train_reid's checkpoints) and
+copies the finished run to data/gan: an output DVC deletes before a run is one
+its run cache can restore, so a seed grid trains each seed's GAN once.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -15,8 +19,9 @@ from reid.config import from_section
 from reid.data.images import load_images
 from reid.data.index import GAN_SPLITS, read_index
 from reid.errors import ReidError
-from reid.gan.training import GanConfig, process_group, train_gan
-from reid.io import atomic_write_json
+from reid.gan.sampling import network_file
+from reid.gan.training import SNAPSHOT, GanConfig, process_group, train_gan
+from reid.io import atomic_dir, atomic_write_json
 from reid.pipeline.common import resume_key, run_settings, write_tsv
 from reid.provenance import file_digest
 
@@ -32,9 +37,19 @@ def _fingerprint(config: GanConfig) -> dict:
     return fields
 
 
+def publish_run(run_dir: Path, output: Path) -> None:
+    """Copy the run's snapshot and network files into `output`, replacing it whole."""
+    with atomic_dir(output) as tmp:
+        for path in [run_dir / SNAPSHOT, *sorted(run_dir.glob(network_file(None)))]:
+            shutil.copy2(path, tmp / path.name)
+
+
 def run_gan_training(values: dict, run: dict, data: Path, run_dir: Path, metrics_dir: Path,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, output: Path | None = None) -> dict:
     """Train the GAN on the prepared training images; write the run folder, gan_log.tsv and gan_train.json.
+
+    With `output`, the finished run's files are copied there (the stage's
+    DVC output); the run folder stays where the next run resumes from.
 
     Also runs as N processes, `torchrun --nproc_per_node 2 -m stages.train_gan`:
     the ranks train together and rank 0 alone writes the outputs and returns
@@ -54,6 +69,8 @@ def run_gan_training(values: dict, run: dict, data: Path, run_dir: Path, metrics
             dist.destroy_process_group()
     if rank != 0:
         return {}
+    if output is not None:
+        publish_run(Path(run_dir), output)
     history = pd.DataFrame(result.history)
     write_tsv(metrics_dir / "gan_log.tsv", history)
     summary = {
