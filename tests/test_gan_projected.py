@@ -33,6 +33,9 @@ def test_patch_logits_of_three_scales_and_gradients_reach_the_image(reid_model):
     assert images.grad.abs().sum() > 0
     assert all(p.grad is None for p in D.trunk.parameters())
     assert all(p.grad is not None for p in D.heads.parameters())
+    # only the layers it reads are kept (and saved in every GAN snapshot): no layer4, pooling or classifier
+    assert {key.split(".")[1] for key in D.state_dict() if key.startswith("trunk.")} == {
+        "conv1", "bn1", "layer1", "layer2", "layer3"}
 
 
 def test_trunk_stays_frozen_in_eval_mode_through_a_training_step(reid_model):

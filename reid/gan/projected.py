@@ -35,6 +35,9 @@ class ProjectedDiscriminator(nn.Module):
     def __init__(self, trunk: nn.Module, img_resolution: int, img_width: int, head_channels: int = 64, seed: int = 0):
         super().__init__()
         self.trunk = trunk.eval().requires_grad_(False)
+        for unused in ("layer4", "avgpool", "fc"):  # read up to layer3: no deeper weights in every snapshot
+            if hasattr(trunk, unused):
+                delattr(trunk, unused)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         with torch.no_grad():

@@ -48,7 +48,7 @@ from reid.gan.augment import diff_augment, parse_policy
 from reid.gan.checkpoint import load_pretrained
 from reid.gan.discriminator import Discriminator
 from reid.gan.generator import Generator
-from reid.gan.projected import load_projected_discriminator
+from reid.gan.projected import ProjectedDiscriminator, load_projected_discriminator
 from reid.gan.sampling import build_generator, network_file
 from reid.io import atomic_path, claim_run_dir, load_torch_file
 from reid.progress import log, progress_bar
@@ -117,7 +117,7 @@ class GanConfig:
         return fields
 
 
-def build_networks(config: GanConfig) -> tuple[Generator, Discriminator]:
+def build_networks(config: GanConfig) -> tuple[Generator, Discriminator | ProjectedDiscriminator]:
     G = build_generator(dataclasses.asdict(config))
     if config.discriminator == "projected":
         return G, load_projected_discriminator(config.features, config.resolution, config.img_width, config.seed)
