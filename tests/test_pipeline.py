@@ -57,6 +57,8 @@ def test_repro_evaluates_and_is_idempotent(workspace):
     # threshold auto: the filter and the GAN measure use the threshold calibrated on this data set's real images
     assert screened["detector_threshold"] == gan["detector_threshold"] == calibration["suggested_threshold"]
     assert screened["detector_threshold_source"].startswith("auto: rejects at most 7%")
+    assert screened["ssim_threshold"] == calibration["suggested_ssim_threshold"] is not None  # SSIM likewise
+    assert screened["ssim_threshold_source"].startswith("auto: rejects at most 7% of")
     assert 0 <= gan["detector_acceptance"] <= 1 and gan["detector_acceptance_real"] >= 0.5
     assert (workspace / "metrics/detector_calibration.tsv").read_text().startswith("threshold\trejected_pct")
     # aug adds nothing by default: the augmented model is the baseline's file, not a second training
@@ -67,6 +69,7 @@ def test_repro_evaluates_and_is_idempotent(workspace):
     assert (workspace / "data/encoder/reconstructions.png").is_file()
     inverted = json.loads((workspace / "metrics/invert.json").read_text())
     assert inverted["generated"] == 8 * 4 and inverted["kept"] + inverted["discarded_total"] == 32
+    assert inverted["ssim_threshold"] == screened["ssim_threshold"]  # invert screens with the same calibrated SSIM
     augmented = json.loads((workspace / "metrics/aug_eval.json").read_text())
     assert augmented["thesis_line"] == metrics["thesis_line"] and set(augmented["vs_baseline"].values()) == {0.0}
     assert json.loads((workspace / "metrics/assemble.json").read_text())["images_added"] == 0

@@ -10,8 +10,8 @@ import pytest
 from reid.data.images import load_image
 from reid.data.index import read_index
 from reid.errors import ReidError
-from reid.filters.quality import AUTO, detector_acceptance, resolve_threshold
-from reid.filters.screen import DetectorSettings
+from reid.filters.quality import AUTO, detector_acceptance, resolve_ssim_threshold, resolve_threshold
+from reid.filters.screen import DetectorSettings, real_ssim_per_person
 from reid.pipeline.calibrate_filters import run_calibration
 from reid.pipeline.prepare import run_prepare
 
@@ -45,6 +45,34 @@ def test_auto_without_a_matching_calibration_is_one_error(tmp_path):
         resolve_threshold("high", "hog", tmp_path / "none.json")
 
 
+def test_ssim_auto_follows_the_calibration_of_real_persons(tmp_path):
+    assert resolve_ssim_threshold(0.75, tmp_path / "none.json") == resolve_ssim_threshold(0.75)
+    assert resolve_ssim_threshold(0.75, tmp_path / "none.json").source == "params"
+    path = tmp_path / "calibration.json"
+    for suggested in (0.31, 0.62):  # another data set, another threshold
+        path.write_text(json.dumps({"suggested_ssim_threshold": suggested, "real_ssim_pairs": 40, "target_rejection": 0.07}))
+        threshold = resolve_ssim_threshold(AUTO, path)
+        assert threshold.value == suggested
+        assert threshold.source.startswith("auto: rejects at most 7% of 40 real same-person pairs")
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "none.json: not found; filter.ssim.threshold 'auto' needs the calibrate_filters stage"),
+    ({"suggested_threshold": 1.9, "detector": "hog", "real_images": 9, "target_rejection": 0.07},
+     "no SSIM calibration in it (KeyError); rerun calibrate_filters"),  # written before SSIM was calibrated
+    ({"suggested_ssim_threshold": None, "real_ssim_pairs": 0, "target_rejection": 0.07},
+     "no real person has two training images to calibrate SSIM on; set filter.ssim.threshold to a number"),
+])
+def test_ssim_auto_without_a_usable_calibration_is_one_error(tmp_path, content, message):
+    path = tmp_path / ("none.json" if content is None else "calibration.json")
+    if content is not None:
+        path.write_text(json.dumps(content))
+    with pytest.raises(ReidError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        resolve_ssim_threshold(AUTO, path)
+    with pytest.raises(ReidError, match="params: filter.ssim.threshold must be a number or 'auto', got 'low'"):
+        resolve_ssim_threshold("low", path)
+
+
 def test_acceptance_counts_scores_at_or_above_the_threshold():
     assert detector_acceptance(np.array([0.0, 1.0, 2.0, 3.0]), 2.0) == 0.5
     with pytest.raises(ReidError, match="no detector scores"):
@@ -61,3 +89,11 @@ def test_calibration_on_real_images_accepts_the_share_it_promises(tmp_path):
     train = np.stack([load_image(path, 128, 64) for path in index.path[index.split == "train"]])
     accepted = detector_acceptance(DetectorSettings().load().scores(train), threshold.value)
     assert 0.93 <= accepted < 1.0 and accepted == pytest.approx(1 - summary["rejected_pct_at_threshold"] / 100, abs=1e-4)
+    # the same rule for SSIM: real images of one person keep >= 93% of their pairs at the auto threshold
+    similarities = real_ssim_per_person(index[index.split == "train"], progress=False)
+    ssim_threshold = resolve_ssim_threshold(AUTO, tmp_path / "metrics" / "calibration.json")
+    assert ssim_threshold.value == summary["suggested_ssim_threshold"] == summary["ssim_threshold"]
+    per_person = index[index.split == "train"].groupby("pid").size()
+    assert summary["real_ssim_pairs"] == len(similarities) == (per_person - 1).sum()  # first image against the others
+    kept = np.mean(similarities >= ssim_threshold.value)
+    assert 0.93 <= kept < 1.0 and kept == pytest.approx(1 - summary["real_ssim_below_threshold_pct"] / 100, abs=1e-4)

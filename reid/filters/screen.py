@@ -67,9 +67,9 @@ class DetectorSettings:
 
 @dataclass(frozen=True)
 class SsimSettings:
-    """params.yaml `filter.ssim:` (thesis: 0.75)."""
+    """params.yaml `filter.ssim:` (thesis: 0.75, read off real Market-1501 persons)."""
 
-    threshold: float = 0.75
+    threshold: float | str = AUTO    # an SSIM, or `auto`: the one calibrate_filters found on the real persons
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ def run_calibration(values: dict, run: dict, data: Path, metrics_dir: Path, prog
 
     The largest threshold that rejects at most `filter.target_rejection` of the real
     images goes to calibration.json as `suggested_threshold`, which the filter and
-    evaluate_gan stages use when `filter.detector.threshold` is `auto`.
+    evaluate_gan stages use when `filter.detector.threshold` is `auto`; by the same
+    rule on the SSIM of real images of one person, `suggested_ssim_threshold` for
+    `filter.ssim.threshold: auto` (filter and invert).
     """
     config = from_section(FilterConfig, values, "filter")
     settings = run_settings(run)
@@ -38,8 +40,11 @@ def run_calibration(values: dict, run: dict, data: Path, metrics_dir: Path, prog
     similarities = real_ssim_per_person(train, progress)
     counts, edges = np.histogram(similarities, bins=50, range=(0.0, 1.0))
     histogram = pd.DataFrame({"ssim": (edges[:-1] + edges[1:]) / 2, "images": counts})
-    suggested = math.floor(threshold_for_rejection(scores, config.target_rejection) * 1e4) / 1e4  # rounded down: rejects no more
+    suggested = _rounded_down(threshold_for_rejection(scores, config.target_rejection))
     threshold = suggested if config.detector.threshold == AUTO else config.detector.threshold
+    suggested_ssim = _rounded_down(threshold_for_rejection(similarities, config.target_rejection)) \
+        if len(similarities) else None
+    ssim_threshold = suggested_ssim if config.ssim.threshold == AUTO else config.ssim.threshold
     summary = {
         "detector": detector.name,
         "real_images": len(train),
@@ -47,9 +52,12 @@ def run_calibration(values: dict, run: dict, data: Path, metrics_dir: Path, prog
         "suggested_threshold": suggested,
         "threshold": threshold,
         "rejected_pct_at_threshold": round(100 * float(np.mean(scores < threshold)), 2),
+        "real_ssim_pairs": len(similarities),
         "real_ssim_median": round(float(np.median(similarities)), 4) if len(similarities) else None,
-        "real_ssim_below_threshold_pct": round(100 * float(np.mean(similarities < config.ssim.threshold)), 2)
-        if len(similarities) else None,
+        "suggested_ssim_threshold": suggested_ssim,
+        "ssim_threshold": ssim_threshold,
+        "real_ssim_below_threshold_pct": round(100 * float(np.mean(similarities < ssim_threshold)), 2)
+        if len(similarities) and ssim_threshold is not None else None,
     }
     write_tsv(metrics_dir / "detector_calibration.tsv", curve)
     write_tsv(metrics_dir / "ssim_real.tsv", histogram)
@@ -57,4 +65,13 @@ def run_calibration(values: dict, run: dict, data: Path, metrics_dir: Path, prog
     print(f"{detector.name}: threshold {summary['suggested_threshold']} rejects at most "
           f"{100 * config.target_rejection:.2f}% of {len(train)} real images; params threshold "
           f"{threshold} rejects {summary['rejected_pct_at_threshold']}%")
+    print(f"SSIM to a person's first image: threshold {suggested_ssim} rejects at most "
+          f"{100 * config.target_rejection:.2f}% of {len(similarities)} real same-person pairs (median "
+          f"{summary['real_ssim_median']}); params threshold {ssim_threshold} rejects "
+          f"{summary['real_ssim_below_threshold_pct']}%")
     return summary
+
+
+def _rounded_down(threshold: float) -> float:
+    """4 decimals for the metrics file, rounded down so that the threshold rejects no more images."""
+    return math.floor(threshold * 1e4) / 1e4

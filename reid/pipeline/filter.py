@@ -8,7 +8,7 @@ import numpy as np
 
 from reid.config import from_section
 from reid.data.generated import KEPT, SCORES, read_manifest
-from reid.filters.quality import CALIBRATION_FILE, resolve_threshold
+from reid.filters.quality import CALIBRATION_FILE, resolve_ssim_threshold, resolve_threshold
 from reid.filters.screen import (VERDICTS, FilterConfig, decide, discard_counts, discard_table, read_person_image,
                                  score_images)
 from reid.io import atomic_dir, atomic_write_json
@@ -30,17 +30,18 @@ def run_filter(values: dict, run: dict, generated: Path, output: Path, metrics_d
 
     The images stay where `generate` put them: scores.csv lists them (its
     `file` column relative to `generated`) and `assemble` reads the kept ones
-    from there, so nothing is copied. A detector threshold `auto` is read from `calibration` (calibrate_filters' output on the real
-    images). Writes metrics/filter.json and the discard
+    from there, so nothing is copied. A detector or SSIM threshold `auto` is read from `calibration`
+    (calibrate_filters' output on the real images). Writes metrics/filter.json and the discard
     table metrics/filter_table.tsv when `metrics_dir` is given.
     """
     config = from_section(FilterConfig, values, "filter")
     settings = run_settings(run)
     manifest = read_manifest(generated)
     threshold = resolve_threshold(config.detector.threshold, config.detector.backend, calibration)
+    ssim_threshold = resolve_ssim_threshold(config.ssim.threshold, calibration)
     detector = config.detector.load()
     scored = score_images(generated, manifest, detector, settings.filter_batch, progress)
-    scored["verdict"] = decide(scored, threshold.value, config.ssim.threshold)
+    scored["verdict"] = decide(scored, threshold.value, ssim_threshold.value)
     table = discard_table(scored.verdict, f"{detector.name} pedestrian detection (score < {threshold.value:g})")
     with atomic_dir(output) as tmp:
         scored.to_csv(tmp / SCORES, index=False, float_format="%.6f")
@@ -52,7 +53,8 @@ def run_filter(values: dict, run: dict, generated: Path, output: Path, metrics_d
         "detector": detector.name,
         "detector_threshold": threshold.value,
         "detector_threshold_source": threshold.source,
-        "ssim_threshold": config.ssim.threshold,
+        "ssim_threshold": ssim_threshold.value,
+        "ssim_threshold_source": ssim_threshold.source,
         "generated": len(scored),
         "kept": int((scored.verdict == KEPT).sum()),
         **discard_counts(table),
@@ -61,7 +63,8 @@ def run_filter(values: dict, run: dict, generated: Path, output: Path, metrics_d
     if metrics_dir is not None:
         atomic_write_json(metrics_dir / "filter.json", summary)
         write_tsv(metrics_dir / "filter_table.tsv", table)
-    print(f"detector threshold {threshold.value:g} ({threshold.source})")
+    print(f"detector threshold {threshold.value:g} ({threshold.source}); "
+          f"SSIM threshold {ssim_threshold.value:g} ({ssim_threshold.source})")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(f"kept {summary['kept']} of {summary['generated']} images (verdicts in {output / SCORES})")
     return summary

@@ -24,7 +24,7 @@ from reid.data.generated import MANIFEST, SCORES
 from reid.data.images import load_images
 from reid.data.index import read_index
 from reid.device import pick_device
-from reid.filters.quality import CALIBRATION_FILE, resolve_threshold
+from reid.filters.quality import CALIBRATION_FILE, resolve_ssim_threshold, resolve_threshold
 from reid.filters.screen import KEPT, PERSON_SHAPE, FilterConfig, decide, discard_counts, discard_table
 from reid.filters.ssim import ssim
 from reid.gan.encoder import invert, load_inverter
@@ -63,6 +63,7 @@ def run_invert(values: dict, gen_values: dict, filter_values: dict, run: dict, d
     gen = from_section(GenerationConfig, _picked(gen_values, GEN_KEYS), "gen")
     screen = from_section(FilterConfig, _picked(filter_values, FILTER_KEYS), "filter")
     threshold = resolve_threshold(screen.detector.threshold, screen.detector.backend, calibration)
+    ssim_threshold = resolve_ssim_threshold(screen.ssim.threshold, calibration)
     settings = run_settings(run)
     device = pick_device(settings.device)
     G, encoder, encoder_config = load_inverter(snapshot, encoder_path, device)
@@ -94,7 +95,7 @@ def run_invert(values: dict, gen_values: dict, filter_values: dict, run: dict, d
                           screen_batch)
         plan.to_csv(tmp / MANIFEST, index=False)
         scored = plan.assign(detector_score=np.concatenate(scores), ssim=np.concatenate(similarities))
-        scored["verdict"] = decide(scored, threshold.value, screen.ssim.threshold)
+        scored["verdict"] = decide(scored, threshold.value, ssim_threshold.value)
         scored.to_csv(tmp / SCORES, index=False, float_format="%.6f")
         examples = sheet(real, scored, source_row, shown, config.grid_persons)
         if examples is not None:
@@ -107,7 +108,8 @@ def run_invert(values: dict, gen_values: dict, filter_values: dict, run: dict, d
         "detector": detector.name,
         "detector_threshold": threshold.value,
         "detector_threshold_source": threshold.source,
-        "ssim_threshold": screen.ssim.threshold,
+        "ssim_threshold": ssim_threshold.value,
+        "ssim_threshold_source": ssim_threshold.source,
         "ssim_reference": "the real image each variation was inverted from",
         "persons": int(len(kept_per_person)),
         "variations_per_person": config.variations_per_person,
@@ -122,7 +124,8 @@ def run_invert(values: dict, gen_values: dict, filter_values: dict, run: dict, d
     if metrics_dir is not None:
         atomic_write_json(metrics_dir / "invert.json", summary)
         write_tsv(metrics_dir / "invert_table.tsv", table)
-    print(f"detector threshold {threshold.value:g} ({threshold.source}); SSIM against each variation's source image")
+    print(f"detector threshold {threshold.value:g} ({threshold.source}); SSIM threshold {ssim_threshold.value:g} "
+          f"({ssim_threshold.source}) against each variation's source image")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(f"kept {summary['kept']} of {summary['generated']} variations of {summary['persons']} real persons in "
           f"{output} (verdicts in {SCORES}; per person: min {summary['kept_per_person_min']}, median "
