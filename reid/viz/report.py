@@ -9,6 +9,8 @@ exceed the seed-to-seed spread and which do not.
 
 from __future__ import annotations
 
+import textwrap
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,7 +285,7 @@ def _curves(rows: list[Row], selection: list[tuple[int, int]], images: bool, pat
         if log is None:
             notes.append(f"no training curves for {describe(row)}: {why}")
             continue
-        histories[f"{describe(row)}, seed {seed}"] = log
+        histories[textwrap.fill(f"{describe(row)}, seed {seed}", 48)] = log  # long labels: side-by-side titles
     if not histories:
         return False
     save_training_curves(histories, path)
