@@ -10,7 +10,6 @@ exceed the seed-to-seed spread and which do not.
 from __future__ import annotations
 
 import textwrap
-
 from dataclasses import dataclass
 from pathlib import Path
 
