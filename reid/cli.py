@@ -252,8 +252,8 @@ def generate(
         if input_ is not None:
             from reid.pipeline.variations import run_image_variations
 
-            run_image_variations(values, run_section(params, device), input_, output, snapshot, encoder, per_image,
-                                 seed or 0, progress)
+            run_image_variations(values, section(params, "invert", set_), run_section(params, device), input_, output,
+                                 snapshot, encoder, per_image, seed or 0, progress)
             return
         from reid.pipeline.generate import next_pid, run_generation
 

@@ -239,6 +239,9 @@ def test_invert_stage_writes_screened_variations_deterministically(pipeline_inpu
     prepared = pd.read_csv(pipeline_inputs["data"] / "index.csv")
     source_pid = dict(zip(prepared.path, prepared.pid))
     assert all(source_pid[s] == p for s, p in zip(scores.source, scores.pid))  # a variation stays its source's person
+    assert all(source_pid[d] == p for d, p in zip(scores.donor, scores.pid))  # and mixes with that person's images
+    assert summary["refine_steps"] == 100 and summary["donors"] == "identity"
+    assert set(summary["reconstruction_refined"]) == {"ssim_median", "detector_acceptance"}
     kept = read_generated_set(tmp_path / "a", tmp_path / "a", "run invert")
     assert all(".tar/" in f for f in kept.file)  # the variations live in shards
     assert len(kept) == summary["kept"] and set(kept.pid) <= set(prepared.pid[prepared.split == "train"])
@@ -288,6 +291,9 @@ def test_cli_generate_input_writes_variations_of_each_image_deterministically(cl
     assert sorted(manifest.file) == ["0007_c2s1_000000_00.jpg", "0007_c2s1_000001_00.jpg", "0007_c5s1_000002_00.jpg",
                                      "0007_c5s1_000003_00.jpg", "walker_000.jpg", "walker_001.jpg"]
     assert list(manifest.source) == ["0007_c2s1_000100_00.jpg"] * 2 + ["0007_c5s2_000200_01.jpg"] * 2 + ["walker.jpg"] * 2
+    # the two images of person 7 are each other's donors; the plain name is a person of its own (seeds)
+    assert list(manifest.donor) == ["0007_c5s2_000200_01.jpg"] * 2 + ["0007_c2s1_000100_00.jpg"] * 2 + [""] * 2
+    assert list(manifest.seed[:4]) == [-1] * 4 and (manifest.seed[4:] >= 0).all()
     assert reid_generate(cli_inputs, tmp_path / "again", "--per-image", "2", cwd=tmp_path).exit_code == 0
     for file in manifest.file:
         assert (tmp_path / "out" / file).read_bytes() == (tmp_path / "again" / file).read_bytes()
@@ -357,3 +363,62 @@ def test_cli_generate_input_finds_the_pipeline_snapshot_and_encoder_after_dvc_re
     own = CliRunner().invoke(app, ["generate", "--input", str(cli_inputs["input"]), "--output", "own",
                                    "--no-progress", "--params", "none.yaml"])
     assert own.exit_code == 2 and own.stderr.startswith("error: runs/gan/snapshot.pt: "), own.output
+
+
+def test_refine_lowers_the_reconstruction_error_per_image_whatever_the_batch():
+    from reid.gan.projector import refine
+
+    G = tiny_gan()
+    weights = {k: v.clone() for k, v in G.state_dict().items()}
+    target = G.synthesis(G.mapping(torch.randn(4, 16, generator=torch.Generator().manual_seed(5)))).detach()
+    start = G.mapping.w_avg.view(1, 1, -1).repeat(4, G.num_ws, 1)
+
+    def error(ws):
+        return (G.synthesis(ws) - target).square().mean((1, 2, 3))
+
+    refined = refine(G, target, start, steps=30, lr=0.05, batch=4, progress=False)
+    assert refined.shape == start.shape and (error(refined) < 0.5 * error(start)).all()
+    in_pairs = refine(G, target, start, steps=30, lr=0.05, batch=2, progress=False)
+    assert torch.allclose(in_pairs, refined, atol=1e-4)  # an image's code does not depend on its batch mates
+    assert torch.equal(refine(G, target, start, steps=30, lr=0.05, batch=4, progress=False), refined)
+    assert refine(G, target, start, steps=0, lr=0.05) is start
+    assert all(torch.equal(v, weights[k]) for k, v in G.state_dict().items())  # only the codes moved
+
+
+def test_variation_donors_are_the_persons_other_images_in_turn():
+    import pandas as pd
+
+    from reid.gan.mixing import GenerationConfig
+    from reid.gan.variations import InvertConfig, plan_variations
+
+    names = ["b/0001_c1.jpg", "b/0001_c2.jpg", "b/0001_c3.jpg", "b/0002_c2.jpg"]
+    sources = pd.DataFrame({"source": names, "pid": [1, 1, 1, 2], "camid": [1, 2, 3, 2]})
+    plan = plan_variations(sources, InvertConfig(variations_per_person=12, seed=3), GenerationConfig())
+    ones = plan[plan.pid == 1]
+    assert (ones.donor != ones.source).all() and set(ones.donor) == set(names[:3]) and (ones.seed == -1).all()
+    # the first two turns pair each image with each other image once
+    pairs = list(zip(ones.source[:6], ones.donor[:6]))
+    assert sorted(pairs) == sorted((a, b) for a in names[:3] for b in names[:3] if a != b)
+    alone = plan[plan.pid == 2]  # a single image has no donor: its variations mix with seeds, as `gen` does
+    assert (alone.donor == "").all() and (alone.seed >= 0).all()
+    seeded = plan_variations(sources, InvertConfig(variations_per_person=12, seed=3, donors="seeds"), GenerationConfig())
+    assert (seeded.donor == "").all() and seeded.drop(columns=["donor", "seed"]).equals(plan.drop(columns=["donor", "seed"]))
+    for bad in ({"donors": "friends"}, {"refine_steps": -1}, {"refine_lr": 0}):
+        with pytest.raises(ReidError, match="params: invert"):
+            InvertConfig(**bad)
+
+
+def test_a_variation_takes_its_group_from_its_donor_or_its_seed():
+    import pandas as pd
+
+    from reid.gan.mixing import latent_from_seed
+    from reid.gan.variations import vary
+
+    G = tiny_gan()
+    source, donor = torch.randn(2, G.num_ws, G.w_dim), torch.randn(2, G.num_ws, G.w_dim)
+    rows = pd.DataFrame({"donor": ["b/0001_c2.jpg", ""], "seed": [-1, 11], "group": ["fine", "fine"],
+                         "layers": ["12 13 14 15"] * 2, "psi": [1.0, 1.0], "weight": [1.0, 1.0]})
+    ws = vary(G, source, donor, rows, CPU)
+    assert torch.equal(ws[0, 12:], donor[0, 12:]) and torch.equal(ws[0, :12], source[0, :12])
+    seed_w = G.mapping(latent_from_seed(11, G.z_dim)[None], truncation_psi=1.0)
+    assert torch.allclose(ws[1, 12:], seed_w[0, 12:]) and torch.equal(ws[1, :12], source[1, :12])

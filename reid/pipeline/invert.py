@@ -1,8 +1,9 @@
 """Stage `invert`: encoder + GAN snapshot + real training images -> variations of every real identity, filtered.
 
-Every training image is encoded into W+ once; each identity gets
-`invert.variations_per_person` variations (layer-group mixing and
-interpolation as `gen` makes artificial persons), written as Market-style
+Every training image is encoded into W+ once and its code refined
+(`invert.refine_steps`); each identity gets `invert.variations_per_person`
+variations (layer-group mixing and interpolation as `gen` makes artificial
+persons, with the person's other images as donors), written as Market-style
 JPEGs under the identity's pid with the source image's camera. The same two
 filters as the `filter` stage screen them: the pedestrian detector, then SSIM
 against the real image each variation was inverted from (thesis Table 5.9).
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from reid.config import from_section
 from reid.data.generated import MANIFEST, SCORES
@@ -29,6 +31,8 @@ from reid.filters.screen import KEPT, PERSON_SHAPE, FilterConfig, decide, discar
 from reid.filters.ssim import ssim
 from reid.gan.encoder import invert, load_inverter
 from reid.gan.mixing import GenerationConfig, check_layers
+from reid.gan.projector import refine
+from reid.gan.sampling import to_person
 from reid.gan.training import to_gan_size
 from reid.gan.variations import InvertConfig, plan_variations, render_variations
 from reid.io import atomic_dir, atomic_write_json
@@ -40,7 +44,8 @@ FILTER_KEYS = ("detector", "ssim")
 SHEET_COLUMNS = 12
 
 
-def _picked(values: dict | None, keys: tuple[str, ...]) -> dict:
+def picked(values: dict | None, keys: tuple[str, ...]) -> dict:
+    """The given keys of a params section (the stage reads no others of it)."""
     return {k: v for k, v in (values or {}).items() if k in keys}
 
 
@@ -55,13 +60,22 @@ def sheet(real: np.ndarray, scored: pd.DataFrame, source_row: dict, images: dict
     return np.stack(rows) if rows else None
 
 
+def reconstruction_quality(G, codes, real: np.ndarray, detector, threshold: float, batch: int) -> dict:
+    """How the codes' images compare with the real ones: median SSIM and the detector's acceptance."""
+    with torch.no_grad():
+        made = torch.cat([to_person(G.synthesis(codes[i : i + batch])).cpu() for i in range(0, len(codes), batch)])
+    made = made.permute(0, 2, 3, 1).numpy()
+    return {"ssim_median": round(float(np.median(ssim(made, real))), 4),
+            "detector_acceptance": round(float(np.mean(np.asarray(detector.scores(made)) >= threshold)), 4)}
+
+
 def run_invert(values: dict, gen_values: dict, filter_values: dict, run: dict, data: Path, snapshot: Path,
                encoder_path: Path, output: Path, metrics_dir: Path | None, calibration: Path = CALIBRATION_FILE,
                progress: bool = True) -> dict:
     """Make, screen and write the variations of every real training identity; print the discard table."""
     config = from_section(InvertConfig, values, "invert")
-    gen = from_section(GenerationConfig, _picked(gen_values, GEN_KEYS), "gen")
-    screen = from_section(FilterConfig, _picked(filter_values, FILTER_KEYS), "filter")
+    gen = from_section(GenerationConfig, picked(gen_values, GEN_KEYS), "gen")
+    screen = from_section(FilterConfig, picked(filter_values, FILTER_KEYS), "filter")
     threshold = resolve_threshold(screen.detector.threshold, screen.detector.backend, calibration)
     ssim_threshold = resolve_ssim_threshold(screen.ssim.threshold, calibration)
     settings = run_settings(run)
@@ -76,13 +90,15 @@ def run_invert(values: dict, gen_values: dict, filter_values: dict, run: dict, d
     real_pixels = load_images(list(train.path), *PERSON_SHAPE, progress, "load train")
     real = real_pixels.permute(0, 2, 3, 1).numpy()
     source_row = {source: i for i, source in enumerate(train.source)}
-    codes = invert(encoder, G, to_gan_size(real_pixels, G.img_resolution, G.img_width),
-                   encoder_config["iterations"], settings.batch)
+    targets = to_gan_size(real_pixels, G.img_resolution, G.img_width)
+    encoded = invert(encoder, G, targets, encoder_config["iterations"], settings.batch)
+    codes = refine(G, targets, encoded, config.refine_steps, config.refine_lr, settings.batch, progress)
     detector = screen.detector.load()
+    quality = {name: reconstruction_quality(G, ws, real, detector, threshold.value, settings.batch)
+               for name, ws in (("encoder", encoded), ("refined", codes))}
 
     shown_pids = sorted(plan.pid.unique())[: config.grid_persons]
     shown_files = set(plan[plan.pid.isin(shown_pids)].groupby("pid").head(SHEET_COLUMNS - 1).file)
-    sources = [source_row[s] for s in plan.source]
     scores, similarities, shown = [], [], {}
     with atomic_dir(output) as tmp:
 
@@ -91,7 +107,7 @@ def run_invert(values: dict, gen_values: dict, filter_values: dict, run: dict, d
             similarities.append(ssim(decoded, real[[source_row[s] for s in rows.source]]))
             shown.update((f, image) for f, image in zip(rows.file, decoded) if f in shown_files)
 
-        render_variations(G, codes, sources, plan, tmp, gen.jpeg_quality, device, settings.batch, progress,
+        render_variations(G, codes, source_row, plan, tmp, gen.jpeg_quality, device, settings.batch, progress,
                           screen_batch)
         plan.to_csv(tmp / MANIFEST, index=False)
         scored = plan.assign(detector_score=np.concatenate(scores), ssim=np.concatenate(similarities))
@@ -111,6 +127,10 @@ def run_invert(values: dict, gen_values: dict, filter_values: dict, run: dict, d
         "ssim_threshold": ssim_threshold.value,
         "ssim_threshold_source": ssim_threshold.source,
         "ssim_reference": "the real image each variation was inverted from",
+        "donors": config.donors,
+        "refine_steps": config.refine_steps,
+        "reconstruction_encoder": quality["encoder"],
+        "reconstruction_refined": quality["refined"],
         "persons": int(len(kept_per_person)),
         "variations_per_person": config.variations_per_person,
         "generated": len(scored),
@@ -124,6 +144,9 @@ def run_invert(values: dict, gen_values: dict, filter_values: dict, run: dict, d
     if metrics_dir is not None:
         atomic_write_json(metrics_dir / "invert.json", summary)
         write_tsv(metrics_dir / "invert_table.tsv", table)
+    print(f"reconstructions of the {len(codes)} training images, encoder -> refined ({config.refine_steps} steps): "
+          f"median SSIM {quality['encoder']['ssim_median']} -> {quality['refined']['ssim_median']}, detector accepts "
+          f"{quality['encoder']['detector_acceptance']:.1%} -> {quality['refined']['detector_acceptance']:.1%}")
     print(f"detector threshold {threshold.value:g} ({threshold.source}); SSIM threshold {ssim_threshold.value:g} "
           f"({ssim_threshold.source}) against each variation's source image")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
