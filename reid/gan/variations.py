@@ -131,10 +131,12 @@ def plan_image_variations(files: list[Path], per_image: int, seed: int, gen: Gen
             people.append(parse_market_name(path))
         except ReidError:
             people.append((-1, 0))
+    images_of: dict[int, list[str]] = {}  # one pass: a Market folder holds thousands of persons
+    for path, (pid, _) in zip(files, people):
+        images_of.setdefault(pid, []).append(path.name)
     rows = []
     for i, (path, (pid, camid)) in enumerate(zip(files, people)):
-        same_person = donors == "identity" and pid > 0
-        peers = [f.name for f, (other, _) in zip(files, people) if other == pid] if same_person else []
+        peers = images_of[pid] if donors == "identity" and pid > 0 else []
         for k, draw in enumerate(_draw(np.random.default_rng([seed, i]), per_image, gen)):
             name = (f"{pid:04d}_c{camid}s1_{i * per_image + k:06d}_00.jpg" if camid
                     else f"{path.stem}_{k:03d}.jpg")

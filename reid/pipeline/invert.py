@@ -30,6 +30,7 @@ from reid.filters.quality import CALIBRATION_FILE, resolve_ssim_threshold, resol
 from reid.filters.screen import KEPT, PERSON_SHAPE, FilterConfig, decide, discard_counts, discard_table
 from reid.filters.ssim import ssim
 from reid.gan.encoder import invert, load_inverter
+from reid.gan.generator import Generator
 from reid.gan.mixing import GenerationConfig, check_layers
 from reid.gan.projector import refine
 from reid.gan.sampling import to_person
@@ -60,7 +61,8 @@ def sheet(real: np.ndarray, scored: pd.DataFrame, source_row: dict, images: dict
     return np.stack(rows) if rows else None
 
 
-def reconstruction_quality(G, codes, real: np.ndarray, detector, threshold: float, batch: int) -> dict:
+def reconstruction_quality(G: Generator, codes: torch.Tensor, real: np.ndarray, detector, threshold: float,
+                           batch: int) -> dict:
     """How the codes' images compare with the real ones: median SSIM and the detector's acceptance."""
     with torch.no_grad():
         made = torch.cat([to_person(G.synthesis(codes[i : i + batch])).cpu() for i in range(0, len(codes), batch)])
