@@ -42,7 +42,10 @@ def _foreign_message(path: Path) -> str:
 
 
 def _refuse_foreign(path: Path) -> None:
-    """ReidError unless `path` is absent, an empty directory, or a directory carrying the marker."""
+    """ReidError unless `path` is absent, an empty directory, or a directory carrying the marker.
+
+    A directory holding only the temporaries of a killed write of the marker counts as empty.
+    """
     if not path.exists():
         if path.is_symlink():  # a dangling link: not ours to replace either
             raise ReidError(_foreign_message(path))
@@ -51,7 +54,9 @@ def _refuse_foreign(path: Path) -> None:
         raise ReidError(_foreign_message(path))
     if (path / OUTPUT_MARKER).is_file():
         return
-    if any(path.iterdir()):
+    # The temporaries of the marker's own write are what a run killed while claiming the folder leaves.
+    marker_debris = re.compile(rf"\.{re.escape(OUTPUT_MARKER)}\.{_RANDOM}{_TAIL}")
+    if any(not marker_debris.fullmatch(entry.name) for entry in path.iterdir()):
         raise ReidError(_foreign_message(path))
 
 

@@ -179,6 +179,19 @@ def test_claim_run_dir_accepts_an_empty_folder(tmp_path):
     assert names(claim_run_dir(tmp_path / "run")) == [OUTPUT_MARKER]
 
 
+def test_claim_run_dir_takes_a_folder_killed_while_being_marked(tmp_path):
+    # A run killed inside claim_run_dir's marker write (seen: killed during its fsync) leaves just the temporary.
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / f".{OUTPUT_MARKER}.eqc46ma2.tmp").write_text("written by the")
+    assert names(claim_run_dir(run)) == [OUTPUT_MARKER]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / f".{OUTPUT_MARKER}.eqc46ma2.tmp").write_text("x")
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ReidError, match="not written by this project"):
+        claim_run_dir(tmp_path / "other")
+
+
 # --- durability and JSON ------------------------------------------------------------------------
 
 @pytest.fixture
