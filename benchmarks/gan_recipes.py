@@ -18,6 +18,7 @@ benchmarks/gan_runs/<trial>/grid.png; the snapshot stays in a scratch directory.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -76,8 +77,12 @@ def save_small_grid(source: Path, target: Path, row_height: int = 128) -> None:
 
 
 def real_floor_and_threshold(halves: tuple, train: torch.Tensor, backbone, weights: str, cache: Path) -> dict:
-    """HOG threshold on the real train crops and the real-vs-real FID floor; cached, they depend on no recipe."""
-    key = f"{len(halves[0])}-{len(train)}-{backbone.name}-{weights}"
+    """HOG threshold on the real train crops and the real-vs-real FID floor; cached, they depend on no recipe.
+
+    Keyed by the weights file's content, not its path: `dvc repro` rewrites data/reid/model.pt in place.
+    """
+    digest = hashlib.md5(Path(weights).read_bytes()).hexdigest()
+    key = f"{len(halves[0])}-{len(train)}-{backbone.name}-{digest}"
     cached = json.loads(cache.read_text()) if cache.is_file() else {}
     if key not in cached:
         scores = load_detector("hog").scores(train.permute(0, 2, 3, 1).numpy())
