@@ -36,6 +36,12 @@ _RANDOM = r"[a-z0-9_]{8}"
 _TAIL = r"(?:\.tmp(?:\.[^.]+)?|\.old)"
 
 
+def _debris_pattern(name: str | None) -> re.Pattern:
+    """The names this module gives the temporaries of a write of target `name` (of any target when None)."""
+    target = re.escape(name) if name is not None else r".+"
+    return re.compile(rf"\.{target}\.{_RANDOM}{_TAIL}")
+
+
 def _foreign_message(path: Path) -> str:
     return (f"{path}: exists and was not written by this project (no {OUTPUT_MARKER}); "
             f"refusing to replace it — choose another output or empty it")
@@ -55,7 +61,7 @@ def _refuse_foreign(path: Path) -> None:
     if (path / OUTPUT_MARKER).is_file():
         return
     # The temporaries of the marker's own write are what a run killed while claiming the folder leaves.
-    marker_debris = re.compile(rf"\.{re.escape(OUTPUT_MARKER)}\.{_RANDOM}{_TAIL}")
+    marker_debris = _debris_pattern(OUTPUT_MARKER)
     if any(not marker_debris.fullmatch(entry.name) for entry in path.iterdir()):
         raise ReidError(_foreign_message(path))
 
@@ -70,8 +76,7 @@ def remove_debris(folder: str | os.PathLike, name: str | None = None) -> list[Pa
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    target = re.escape(name) if name is not None else r".+"
-    pattern = re.compile(rf"\.{target}\.{_RANDOM}{_TAIL}")
+    pattern = _debris_pattern(name)
     removed = []
     for entry in folder.iterdir():
         if not pattern.fullmatch(entry.name):
