@@ -184,7 +184,8 @@ def train_gan(
 def evaluate_gan(
     data: Path = typer.Option(Path("runs/prepared"), help="Prepared data folder (its train + val images are the reals)."),
     run_dir: Path = typer.Option(Path("runs/gan"), help="GAN run folder with the network files train-gan saved."),
-    output: Path = typer.Option(Path("runs/gan_eval"), help="Folder to create (replaced whole): a sample grid per network."),
+    output: Path = typer.Option(Path("runs/gan_eval"), help="Folder to create (replaced whole): a sample grid per "
+                                                             "network and network.pt, the chosen one."),
     metrics_dir: Path = typer.Option(Path("runs/gan_eval"), help="Folder for gan.json and gan_fid.tsv."),
     weights: Optional[str] = typer.Option(None, help="FID backbone weights: a `reid train` model or Inception-v3 weights."),
     calibration: Path = typer.Option(Path("runs/calibration/calibration.json"),
@@ -217,8 +218,8 @@ def _own_run_or_pipeline(given: Optional[Path], own: Path, pipeline: Path) -> Pa
 
 @app.command()
 def generate(
-    snapshot: Optional[Path] = typer.Option(None, help="GAN snapshot [default: runs/gan/snapshot.pt of train-gan, "
-                                                         "else data/gan/snapshot.pt of dvc repro]."),
+    snapshot: Optional[Path] = typer.Option(None, help="GAN snapshot or network file [default: runs/gan/snapshot.pt "
+                                                         "of train-gan, else data/gan_eval/network.pt of dvc repro]."),
     output: Path = typer.Option(Path("runs/generated"),
                                 help="Folder to create (replaced whole): manifest.csv, grid.png and the images in tar "
                                      "shards images-NNN.tar (unpack one with `tar -xf images-000.tar`: <pid>/*.jpg); "
@@ -242,7 +243,7 @@ def generate(
 ):
     """Generate artificial persons (seed image, then style-mixed and interpolated variations), or with --input
     variations of real person images."""
-    snapshot = _own_run_or_pipeline(snapshot, Path("runs/gan/snapshot.pt"), Path("data/gan/snapshot.pt"))
+    snapshot = _own_run_or_pipeline(snapshot, Path("runs/gan/snapshot.pt"), Path("data/gan_eval/network.pt"))
     encoder = _own_run_or_pipeline(encoder, Path("runs/encoder/encoder.pt"), Path("data/encoder/encoder.pt"))
 
     def step():

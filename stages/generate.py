@@ -9,7 +9,7 @@ from reid.pipeline.generate import next_pid, run_generation
 if __name__ == "__main__":
     run_reported(
         lambda: run_generation(
-            load_section("gen"), load_section("run"), snapshot=Path("data/gan/snapshot.pt"),
+            load_section("gen"), load_section("run"), snapshot=Path("data/gan_eval/network.pt"),
             output=Path("data/generated"), first_pid=next_pid(Path("data/prepared")),
         )
     )

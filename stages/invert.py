@@ -10,7 +10,7 @@ if __name__ == "__main__":
     run_reported(
         lambda: run_invert(
             load_section("invert"), load_section("gen"), load_section("filter"), load_section("run"),
-            data=Path("data/prepared"), snapshot=Path("data/gan/snapshot.pt"),
+            data=Path("data/prepared"), snapshot=Path("data/gan_eval/network.pt"),
             encoder_path=Path("data/encoder/encoder.pt"), output=Path("data/invert"), metrics_dir=Path("metrics"),
         )
     )

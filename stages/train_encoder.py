@@ -10,7 +10,7 @@ if __name__ == "__main__":
     run_reported(
         lambda: run_encoder_training(
             load_section("encoder"), load_section("filter").get("detector"), load_section("run"),
-            data=Path("data/prepared"), snapshot=Path("data/gan/snapshot.pt"), reid_model=Path("data/reid/model.pt"),
+            data=Path("data/prepared"), snapshot=Path("data/gan_eval/network.pt"), reid_model=Path("data/reid/model.pt"),
             output=Path("data/encoder"), checkpoints=Path("runs/checkpoints/train_encoder"),
             metrics_dir=Path("metrics"),
         )

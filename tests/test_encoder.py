@@ -347,7 +347,7 @@ def test_cli_generate_input_finds_the_pipeline_snapshot_and_encoder_after_dvc_re
 
     from reid.cli import app
 
-    for source, target in ((cli_inputs["snapshot"], "data/gan/snapshot.pt"),
+    for source, target in ((cli_inputs["snapshot"], "data/gan_eval/network.pt"),
                            (cli_inputs["encoder"], "data/encoder/encoder.pt")):
         (tmp_path / target).parent.mkdir(parents=True)
         shutil.copy(source, tmp_path / target)

@@ -42,6 +42,13 @@ def test_repro_evaluates_and_is_idempotent(workspace):
     assert len(fid_curve) == 3  # a row per network file
     assert json.loads((workspace / "metrics/gan_train.json").read_text())["run"] == "fresh"
     assert (workspace / "data/gan/snapshot.pt").is_file() and (workspace / "data/gan_eval/grid.png").is_file()
+    # the network generate uses: the most accepted of the run's network files, measured again on other latents
+    shares = [float(line.split("\t")[1]) for line in fid_curve[1:]]
+    chosen = max(range(len(shares)), key=lambda i: (shares[i], i))
+    assert gan["chosen_by"] == "detector" and gan["kimg"] == float(fid_curve[1 + chosen].split("\t")[0])
+    assert gan["detector_acceptance_at_choice"] == round(shares[chosen], 4)
+    assert (workspace / "data/gan_eval/network.pt").read_bytes() == (
+        workspace / f"data/gan/network-{gan['kimg']:010.3f}kimg.pt").read_bytes()
     manifest = (workspace / "data/generated/manifest.csv").read_text().splitlines()
     real_pids = {int(line.split(",")[1]) for line in (workspace / "data/prepared/index.csv").read_text().splitlines()[1:]}
     assert len(manifest) == 1 + 12 and int(manifest[1].split(",")[1]) == max(real_pids) + 1

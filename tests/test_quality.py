@@ -13,6 +13,7 @@ from reid.errors import ReidError
 from reid.filters.quality import AUTO, detector_acceptance, resolve_ssim_threshold, resolve_threshold
 from reid.filters.screen import DetectorSettings, real_ssim_per_person
 from reid.pipeline.calibrate_filters import run_calibration
+from reid.pipeline.evaluate_gan import GanEvalConfig, choose_network
 from reid.pipeline.prepare import run_prepare
 
 TINY_SET = {"synthetic": {"train_ids": 12, "test_ids": 4, "images_per_id": 8, "gallery_per_id": 3,
@@ -97,3 +98,12 @@ def test_calibration_on_real_images_accepts_the_share_it_promises(tmp_path):
     assert summary["real_ssim_pairs"] == len(similarities) == (per_person - 1).sum()  # first image against the others
     kept = np.mean(similarities >= ssim_threshold.value)
     assert 0.93 <= kept < 1.0 and kept == pytest.approx(1 - summary["real_ssim_below_threshold_pct"] / 100, abs=1e-4)
+
+
+def test_the_network_later_stages_use_is_the_most_accepted_or_the_last():
+    rows = [{"detector_acceptance": share} for share in (0.1, 0.6, 0.2, 0.6, 0.3)]
+    assert choose_network(rows, "detector") == 3  # a tie goes to the later network (more training)
+    assert choose_network(rows, "last") == 4
+    assert choose_network(rows[:1], "detector") == 0
+    with pytest.raises(ReidError, match="gan_eval.choose must be one of"):
+        GanEvalConfig(choose="best")
