@@ -42,9 +42,10 @@ def test_repro_evaluates_and_is_idempotent(workspace):
     assert len(fid_curve) == 3  # a row per network file
     assert json.loads((workspace / "metrics/gan_train.json").read_text())["run"] == "fresh"
     assert (workspace / "data/gan/snapshot.pt").is_file() and (workspace / "data/gan_eval/grid.png").is_file()
-    # the network generate uses: the most accepted of the run's network files, measured again on other latents
-    shares = [float(line.split("\t")[1]) for line in fid_curve[1:]]
-    chosen = max(range(len(shares)), key=lambda i: (shares[i], i))
+    # the network generate uses: the most accepted of the run's network files near the best FID, measured again
+    shares, fids = zip(*[map(float, line.split("\t")[1:3]) for line in fid_curve[1:]])
+    near_best = [i for i in range(len(fids)) if fids[i] <= (1 + gan["fid_tolerance"]) * min(fids)]
+    chosen = max(near_best, key=lambda i: (shares[i], i))
     assert gan["chosen_by"] == "detector" and gan["kimg"] == float(fid_curve[1 + chosen].split("\t")[0])
     assert gan["detector_acceptance_at_choice"] == round(shares[chosen], 4)
     assert (workspace / "data/gan_eval/network.pt").read_bytes() == (

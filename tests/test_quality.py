@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from reid.config import from_section
 from reid.data.images import load_image
 from reid.data.index import read_index
 from reid.errors import ReidError
@@ -100,10 +101,18 @@ def test_calibration_on_real_images_accepts_the_share_it_promises(tmp_path):
     assert 0.93 <= kept < 1.0 and kept == pytest.approx(1 - summary["real_ssim_below_threshold_pct"] / 100, abs=1e-4)
 
 
-def test_the_network_later_stages_use_is_the_most_accepted_or_the_last():
-    rows = [{"detector_acceptance": share} for share in (0.1, 0.6, 0.2, 0.6, 0.3)]
-    assert choose_network(rows, "detector") == 3  # a tie goes to the later network (more training)
-    assert choose_network(rows, "last") == 4
-    assert choose_network(rows[:1], "detector") == 0
+def test_the_network_later_stages_use_is_the_most_accepted_near_the_best_fid_or_the_last():
+    shares, fids = (0.1, 0.6, 0.2, 0.6, 0.3), (40.0, 20.0, 12.0, 13.0, 12.5)
+    rows = [{"detector_acceptance": share, "fid": fid} for share, fid in zip(shares, fids)]
+    assert choose_network(rows, "detector", 1.0) == 3  # a tie goes to the later network (more training)
+    assert choose_network(rows, "detector", 0.1) == 3  # 13.0 <= 1.1 x 12.0; network 1 (FID 20) is out
+    assert choose_network(rows, "detector", 0.05) == 4  # 13.0 > 1.05 x 12.0
+    assert choose_network(rows, "detector", 0.0) == 2  # only the best FID competes
+    assert choose_network(rows, "last", 0.0) == 4
+    assert choose_network(rows[:1], "detector", 0.1) == 0
     with pytest.raises(ReidError, match="gan_eval.choose must be one of"):
         GanEvalConfig(choose="best")
+    with pytest.raises(ReidError, match="gan_eval.fid_tolerance must be a number >= 0, got -0.1"):
+        GanEvalConfig(fid_tolerance=-0.1)
+    with pytest.raises(ReidError, match="gan_eval.fid_tolerance must be a float, got '0.1'"):
+        from_section(GanEvalConfig, {"fid_tolerance": "0.1"}, "gan_eval")

@@ -11,8 +11,11 @@ A short GAN run swings between snapshots (on 2 CPU cores the detector's share
 moved by up to 40 points from one 8-kimg network to the next), so the stage
 also chooses the network the later stages use (`network.pt`): by default the
 one the detector accepts most, as StyleGAN's users keep the snapshot of best
-FID. The share is chosen on one set of latents and reported on another, so
-the reported figure is not the maximum of noisy draws.
+FID, among the networks whose FID is near the run's best: early networks of a
+short run can please the detector with one collapsed figure (a 28-kimg network
+passed at 64% while drawing one pose in every cell), and FID, which sees
+diversity, rules them out. The share is chosen on one set of latents and
+reported on another, so the reported figure is not the maximum of noisy draws.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class GanEvalConfig:
     num_images: int = 500                  # generated and real images per FID point (and per floor half)
     grid: int = 8                          # sample grids are grid x grid images, the same latents every network
     choose: str = "detector"               # the network later stages use: detector (most accepted) | last
+    fid_tolerance: float = 0.1             # detector: only networks with FID <= (1 + this) x the best compete
     seed: int = 0
 
     def __post_init__(self):
@@ -60,6 +64,8 @@ class GanEvalConfig:
             raise ReidError("params: gan_eval.num_images must be >= 2 and gan_eval.grid >= 1")
         if self.choose not in CHOICES:
             raise ReidError(f"params: gan_eval.choose must be one of {CHOICES}, got {self.choose!r}")
+        if self.fid_tolerance < 0:
+            raise ReidError(f"params: gan_eval.fid_tolerance must be a number >= 0, got {self.fid_tolerance!r}")
 
 
 def _as_rows(images: torch.Tensor) -> np.ndarray:
@@ -67,11 +73,14 @@ def _as_rows(images: torch.Tensor) -> np.ndarray:
     return images.permute(0, 2, 3, 1).numpy()
 
 
-def choose_network(rows: list[dict], choose: str) -> int:
-    """Index of the network later stages use: the last, or the one most accepted (the later one of a tie)."""
+def choose_network(rows: list[dict], choose: str, fid_tolerance: float) -> int:
+    """Index of the network later stages use: the last, or, of those with FID within `fid_tolerance` of the
+    best, the one most accepted (the later one of a tie)."""
     if choose == "last":
         return len(rows) - 1
-    return max(range(len(rows)), key=lambda i: (rows[i]["detector_acceptance"], i))
+    ceiling = (1 + fid_tolerance) * min(row["fid"] for row in rows)
+    candidates = [i for i, row in enumerate(rows) if row["fid"] <= ceiling]
+    return max(candidates, key=lambda i: (rows[i]["detector_acceptance"], i))
 
 
 def run_gan_evaluation(values: dict, detector_values: dict, truncation_psi: float, run: dict, data: Path,
@@ -119,7 +128,7 @@ def run_gan_evaluation(values: dict, detector_values: dict, truncation_psi: floa
                       tmp / f"grid-{kimg:010.3f}kimg.png", config.grid)
             rows.append({"kimg": kimg, "detector_acceptance": acceptance(G, fid_z),
                          "fid": fid_between(backbone, reals, generate_images(G, fid_z, device, settings.batch))})
-        chosen = choose_network(rows, config.choose)
+        chosen = choose_network(rows, config.choose, config.fid_tolerance)
         G, _ = load_generator(networks[chosen], device)
         held_out_z = torch.randn(count, G.z_dim, generator=torch.Generator().manual_seed(config.seed + 1))
         held_out = acceptance(G, held_out_z)  # not the latents it was chosen on
@@ -131,6 +140,7 @@ def run_gan_evaluation(values: dict, detector_values: dict, truncation_psi: floa
         "detector_acceptance": round(held_out, 4),
         "detector_acceptance_at_choice": round(rows[chosen]["detector_acceptance"], 4),
         "chosen_by": config.choose,
+        "fid_tolerance": config.fid_tolerance,
         "kimg": rows[chosen]["kimg"],
         "last_kimg": rows[-1]["kimg"],
         "detector_acceptance_last": round(rows[-1]["detector_acceptance"], 4),
