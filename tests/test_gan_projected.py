@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from reid.errors import ReidError
-from reid.gan.projected import ProjectedDiscriminator, load_projected_discriminator
+from reid.gan.projected import ProjectedDiscriminator, load_projected_discriminator, trunk_dtype
 from reid.gan.training import GanConfig, build_networks, discriminator_loss, generator_loss
 from reid.models.baseline import ReidNet, save_model
 
@@ -69,9 +69,45 @@ def test_the_projection_is_fixed_by_the_seed_and_not_trained(reid_model):
     assert not any(name.startswith("projection") for name, _ in a.named_parameters())
 
 
+def test_bf16_trunk_scores_as_the_fp32_trunk_does(reid_model):
+    """The bf16 trunk is a speed setting: its logits follow fp32's closely, and gradients still reach the image."""
+    D = load_projected_discriminator(str(reid_model), 64, 32, precision="fp32").eval()
+    images = torch.rand(8, 3, 64, 32).mul(2).sub(1).requires_grad_(True)
+    exact = D(images)
+    D.precision = "bf16"
+    rounded = D(images)
+    assert rounded.dtype == torch.float32 and rounded.shape == exact.shape
+    assert not torch.equal(rounded, exact)  # bf16 really ran
+    assert torch.corrcoef(torch.stack([exact.flatten(), rounded.flatten()]))[0, 1] > 0.99
+    rounded.sum().backward()
+    assert images.grad.abs().sum() > 0
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it():
+    cpu = torch.device("cpu")
+    assert trunk_dtype("fp32", cpu) == torch.float32 and trunk_dtype("bf16", cpu) == torch.bfloat16
+    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert trunk_dtype("auto", cpu) == (torch.bfloat16 if native else torch.float32)
+
+
+def test_one_pass_over_real_and_generated_gives_the_two_pass_loss(reid_model):
+    """Scoring both sets in one batch (the projected D's samples do not interact) changes speed, not the loss."""
+    D = load_projected_discriminator(str(reid_model), 64, 32, precision="fp32").eval()  # eval: no power iteration
+    real, fake = torch.rand(2, 4, 3, 64, 32).mul(2).sub(1)
+    two_pass = torch.nn.functional.softplus(D(fake)).mean() + torch.nn.functional.softplus(-D(real)).mean()
+    one_pass = discriminator_loss(D, real, fake, 0.0, 16, False)
+    assert torch.allclose(one_pass, two_pass, atol=1e-6)
+    with_r1 = discriminator_loss(D, real, fake, 1.0, 1, True)  # R1 still differentiates D(real) alone
+    assert with_r1 > one_pass
+
+
 def test_bad_settings_say_what_is_wrong(tmp_path):
     with pytest.raises(ReidError, match="gan.discriminator must be one of"):
         GanConfig(discriminator="patch")
+    with pytest.raises(ReidError, match="gan.trunk_precision must be one of"):
+        GanConfig(trunk_precision="fp16")
+    with pytest.raises(ReidError, match="gan.trunk_precision must be one of"):
+        trunk_dtype("half", torch.device("cpu"))
     with pytest.raises(ReidError, match="needs gan.features"):
         build_networks(GanConfig(cfg="stylegan2", resolution=64, width=32, discriminator="projected"))
     with pytest.raises(ReidError, match="missing.pt"):

@@ -7,8 +7,8 @@ import torch
 
 from reid.gan.discriminator import Discriminator
 from reid.gan.generator import Generator
-from reid.gan.sampling import generate_images
-from reid.gan.training import GanConfig, build_networks, to_gan_size, transfer
+from reid.gan.sampling import generate_images, to_gan_size
+from reid.gan.training import GanConfig, build_networks, transfer
 
 SMALL = dict(z_dim=32, w_dim=32, channel_base=1024, channel_max=32)
 

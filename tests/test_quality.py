@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from reid.config import from_section
 from reid.data.images import load_image
@@ -14,7 +15,7 @@ from reid.errors import ReidError
 from reid.filters.quality import AUTO, detector_acceptance, resolve_ssim_threshold, resolve_threshold
 from reid.filters.screen import DetectorSettings, real_ssim_per_person
 from reid.pipeline.calibrate_filters import run_calibration
-from reid.pipeline.evaluate_gan import GanEvalConfig, choose_network
+from reid.pipeline.evaluate_gan import GanEvalConfig, at_gan_size, choose_network
 from reid.pipeline.prepare import run_prepare
 
 TINY_SET = {"synthetic": {"train_ids": 12, "test_ids": 4, "images_per_id": 8, "gallery_per_id": 3,
@@ -99,6 +100,18 @@ def test_calibration_on_real_images_accepts_the_share_it_promises(tmp_path):
     assert summary["real_ssim_pairs"] == len(similarities) == (per_person - 1).sum()  # first image against the others
     kept = np.mean(similarities >= ssim_threshold.value)
     assert 0.93 <= kept < 1.0 and kept == pytest.approx(1 - summary["real_ssim_below_threshold_pct"] / 100, abs=1e-4)
+
+
+def test_the_gan_size_reference_keeps_the_layout_and_loses_the_detail_the_gan_cannot_draw():
+    """FID at the GAN size compares with the crops as the GAN is trained on them: shrunk by area, enlarged back."""
+    crops = torch.zeros(2, 3, 128, 64, dtype=torch.uint8)
+    crops[0, :, :64] = 200  # coarse: a bright upper half
+    crops[1, :, :, ::2] = 255  # fine: 1-pixel vertical stripes, finer than a 64x32 GAN's pixels
+    seen = at_gan_size(crops, 64, 32)
+    assert seen.shape == crops.shape and seen.dtype == torch.uint8
+    assert seen[0, :, 8:56].eq(200).all() and seen[0, :, 72:120].eq(0).all()  # the layout survives
+    assert (seen[1].float() - 127.5).abs().max() < 2  # the stripes average to grey
+    assert torch.equal(at_gan_size(crops, 128, 64), crops)  # at the crops' own size nothing changes
 
 
 def test_the_network_later_stages_use_is_the_most_accepted_near_the_best_fid_or_the_last():

@@ -46,6 +46,18 @@ def load_generator(path: str | Path, device: torch.device) -> tuple[Generator, d
     return G.to(device).eval(), state["config"]
 
 
+def to_gan_size(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """uint8 (N, 3, H, W) person crops -> float (N, 3, height, width) in [-1, 1].
+
+    Shrinking averages areas (no aliasing of thin limbs and stripes); any
+    enlarging (e.g. 64 px wide to a 128 square) is antialiased bilinear.
+    """
+    x = images.float().div(127.5).sub(1)
+    if height <= x.shape[2] and width <= x.shape[3]:
+        return F.interpolate(x, size=(height, width), mode="area")
+    return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+
+
 def to_person(images: torch.Tensor, height: int = PERSON_SIZE[0], width: int = PERSON_SIZE[1]) -> torch.Tensor:
     """Generator output in [-1, 1] -> uint8 (N, 3, height, width), resized to the person crop size."""
     x = F.interpolate(images.float(), size=(height, width), mode="bilinear", align_corners=False, antialias=True)

@@ -48,8 +48,8 @@ from reid.gan.augment import diff_augment, parse_policy
 from reid.gan.checkpoint import load_pretrained
 from reid.gan.discriminator import Discriminator
 from reid.gan.generator import Generator
-from reid.gan.projected import ProjectedDiscriminator, load_projected_discriminator
-from reid.gan.sampling import build_generator, network_file
+from reid.gan.projected import PRECISIONS, ProjectedDiscriminator, load_projected_discriminator
+from reid.gan.sampling import build_generator, network_file, to_gan_size
 from reid.io import atomic_path, claim_run_dir, load_torch_file
 from reid.progress import log, progress_bar
 
@@ -85,6 +85,7 @@ class GanConfig:
     noise: bool = True  # stylegan2's per-pixel noise inputs (NVIDIA's use_noise)
     discriminator: str = "stylegan2"  # stylegan2 (residual, learns its features) | projected (reid.gan.projected)
     features: str = ""  # projected: the re-ID model whose frozen trunk it reads
+    trunk_precision: str = "auto"  # projected: auto (bf16 where native) | bf16 | fp32, the frozen trunk's arithmetic
     seed: int = 0
     resume: str = ""
 
@@ -96,6 +97,8 @@ class GanConfig:
         parse_policy(self.augment)
         if self.discriminator not in DISCRIMINATORS:
             raise ReidError(f"params: gan.discriminator must be one of {DISCRIMINATORS}, got {self.discriminator!r}")
+        if self.trunk_precision not in PRECISIONS:
+            raise ReidError(f"params: gan.trunk_precision must be one of {PRECISIONS}, got {self.trunk_precision!r}")
 
     @property
     def img_width(self) -> int:
@@ -120,21 +123,10 @@ class GanConfig:
 def build_networks(config: GanConfig) -> tuple[Generator, Discriminator | ProjectedDiscriminator]:
     G = build_generator(dataclasses.asdict(config))
     if config.discriminator == "projected":
-        return G, load_projected_discriminator(config.features, config.resolution, config.img_width, config.seed)
+        return G, load_projected_discriminator(config.features, config.resolution, config.img_width, config.seed,
+                                               config.trunk_precision)
     D = Discriminator(config.resolution, 3, config.channel_base, config.channel_max, img_width=config.img_width)
     return G, D
-
-
-def to_gan_size(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """uint8 (N, 3, H, W) person crops -> float (N, 3, height, width) in [-1, 1].
-
-    Shrinking averages areas (no aliasing of thin limbs and stripes); any
-    enlarging (e.g. 64 px wide to a 128 square) is antialiased bilinear.
-    """
-    x = images.float().div(127.5).sub(1)
-    if height <= x.shape[2] and width <= x.shape[3]:
-        return F.interpolate(x, size=(height, width), mode="area")
-    return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
 
 
 def transfer(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict:
@@ -212,11 +204,17 @@ def discriminator_loss(D: Discriminator, real: torch.Tensor, fake: torch.Tensor,
                        with_r1: bool, augment: str = "") -> torch.Tensor:
     """Logistic loss of D, plus the lazy R1 penalty gamma/2 |grad D(real)|^2 scaled by its interval.
 
-    Both sets pass the augmentation; R1 differentiates through it to the unaugmented reals.
+    Both sets pass the augmentation; R1 differentiates through it to the unaugmented reals. A discriminator
+    whose samples do not interact (`independent_samples`) scores both sets in one pass, which is faster.
     """
     real = real.detach().requires_grad_(with_r1)
-    logits = D(diff_augment(real, augment))
-    loss = F.softplus(D(diff_augment(fake, augment))).mean() + F.softplus(-logits).mean()
+    if getattr(D, "independent_samples", False):
+        both = D(diff_augment(torch.cat([fake, real]), augment))
+        fake_logits, logits = both[: len(fake)], both[len(fake) :]
+    else:  # StyleGAN's minibatch standard deviation must not mix real and generated images
+        logits = D(diff_augment(real, augment))
+        fake_logits = D(diff_augment(fake, augment))
+    loss = F.softplus(fake_logits).mean() + F.softplus(-logits).mean()
     if with_r1:
         (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
         loss = loss + grad.square().sum([1, 2, 3]).mean() * (gamma / 2) * r1_interval

@@ -5,7 +5,13 @@ pedestrian detector accepts at the calibrated threshold (real images: about
 1 - filter.target_rejection). FID on the project's re-ID features means
 little alone (a GAN can please a feature space without better images), so it
 is reported next to the FID between two disjoint halves of the real images at
-the same sample size, the floor a perfect generator would reach.
+the same sample size, the floor a perfect generator would reach. A generator of
+a smaller size than the 128x64 crops cannot reach that floor: it is trained
+on the crops area-resized to its size, and its images are enlarged again. So
+the stage also reports FID against the real images at the GAN's size (as
+StyleGAN measures against its data set at the training resolution), with the
+floor at that size and the resolution floor, the FID of the crops against
+themselves shrunk and enlarged, which is what the GAN size alone costs.
 
 A short GAN run swings between snapshots (on 2 CPU cores the detector's share
 moved by up to 40 points from one 8-kimg network to the next), so the stage
@@ -35,9 +41,9 @@ from reid.device import pick_device
 from reid.errors import ReidError
 from reid.filters.quality import CALIBRATION_FILE, detector_acceptance, resolve_threshold
 from reid.filters.screen import DetectorSettings
-from reid.gan.sampling import generate_images, load_generator, network_file, network_kimg
+from reid.gan.sampling import generate_images, load_generator, network_file, network_kimg, to_gan_size, to_person
 from reid.io import atomic_dir, atomic_write_json
-from reid.metrics.fid import fid_between, load_fid_backbone
+from reid.metrics.fid import fid_from_features, load_fid_backbone
 from reid.pipeline.common import run_settings, write_tsv
 from reid.progress import progress_bar
 from reid.viz.grid import save_grid
@@ -83,6 +89,11 @@ def choose_network(rows: list[dict], choose: str, fid_tolerance: float) -> int:
     return max(candidates, key=lambda i: (rows[i]["detector_acceptance"], i))
 
 
+def at_gan_size(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """uint8 person crops as the GAN sees them in training (area-resized to its size) and enlarged back."""
+    return to_person(to_gan_size(images, height, width), *images.shape[2:])
+
+
 def run_gan_evaluation(values: dict, detector_values: dict, truncation_psi: float, run: dict, data: Path,
                        run_dir: Path, output: Path, metrics_dir: Path, calibration: Path = CALIBRATION_FILE,
                        progress: bool = True) -> dict:
@@ -108,7 +119,17 @@ def run_gan_evaluation(values: dict, detector_values: dict, truncation_psi: floa
     order = torch.as_tensor(np.random.default_rng(config.seed).permutation(len(images)))
     reals, other_reals = images[order[:count]], images[order[count : 2 * count]]
     backbone = load_fid_backbone(config.backbone, config.weights, device)
-    floor = fid_between(backbone, reals, other_reals, settings.batch)
+
+    def features(images):
+        return backbone.features(images, settings.batch)
+
+    first, _ = load_generator(networks[0], device)
+    gan_size = (first.img_resolution, first.img_width)
+    real_features, small_features = features(reals), features(at_gan_size(reals, *gan_size))
+    other_small_features = features(at_gan_size(other_reals, *gan_size))
+    floor = fid_from_features(real_features, features(other_reals))
+    small_floor = fid_from_features(small_features, other_small_features)
+    resolution_floor = fid_from_features(real_features, other_small_features)
     detector = detector_settings.load()
     real_acceptance = detector_acceptance(detector.scores(_as_rows(reals)), threshold.value)
     rows = []
@@ -126,15 +147,18 @@ def run_gan_evaluation(values: dict, detector_values: dict, truncation_psi: floa
             kimg = network_kimg(path)
             save_grid(generate_images(G, grid_z, device, settings.batch, truncation_psi),
                       tmp / f"grid-{kimg:010.3f}kimg.png", config.grid)
+            made = features(generate_images(G, fid_z, device, settings.batch))
             rows.append({"kimg": kimg, "detector_acceptance": acceptance(G, fid_z),
-                         "fid": fid_between(backbone, reals, generate_images(G, fid_z, device, settings.batch))})
+                         "fid": fid_from_features(real_features, made),
+                         "fid_at_gan_size": fid_from_features(small_features, made)})
         chosen = choose_network(rows, config.choose, config.fid_tolerance)
         G, _ = load_generator(networks[chosen], device)
         held_out_z = torch.randn(count, G.z_dim, generator=torch.Generator().manual_seed(config.seed + 1))
         held_out = acceptance(G, held_out_z)  # not the latents it was chosen on
         shutil.copyfile(tmp / f"grid-{rows[chosen]['kimg']:010.3f}kimg.png", tmp / "grid.png")
         shutil.copyfile(networks[chosen], tmp / CHOSEN_NETWORK)
-    curve = pd.DataFrame(rows).assign(fid_real_floor=floor, detector_acceptance_real=real_acceptance)
+    curve = pd.DataFrame(rows).assign(fid_real_floor=floor, fid_gan_size_floor=small_floor,
+                                      detector_acceptance_real=real_acceptance)
     write_tsv(metrics_dir / "gan_fid.tsv", curve)
     summary = {
         "detector_acceptance": round(held_out, 4),
@@ -155,10 +179,17 @@ def run_gan_evaluation(values: dict, detector_values: dict, truncation_psi: floa
         "fid_first": round(rows[0]["fid"], 4),
         "fid_real_floor": round(floor, 4),
         "fid_over_floor": round(rows[chosen]["fid"] / floor, 3) if floor > 0 else None,
+        "gan_size": list(gan_size),
+        "fid_at_gan_size": round(rows[chosen]["fid_at_gan_size"], 4),
+        "fid_gan_size_floor": round(small_floor, 4),
+        "fid_at_gan_size_over_floor": round(rows[chosen]["fid_at_gan_size"] / small_floor, 3) if small_floor > 0 else None,
+        "fid_resolution_floor": round(resolution_floor, 4),
     }
     atomic_write_json(metrics_dir / "gan.json", summary)
     print(f"GAN at {summary['kimg']:g} kimg (chosen by {config.choose} of {len(rows)} networks): {detector.name} "
           f"accepts {100 * held_out:.1f}% of {count} generated images (real: {100 * real_acceptance:.1f}%); "
           f"FID ({backbone.name}) "
-          f"{summary['fid']}, real-vs-real floor {summary['fid_real_floor']} (first network {summary['fid_first']})")
+          f"{summary['fid']}, real-vs-real floor {summary['fid_real_floor']} (first network {summary['fid_first']}); "
+          f"against the real images at the GAN size {gan_size[0]}x{gan_size[1]} {summary['fid_at_gan_size']}, "
+          f"floor {summary['fid_gan_size_floor']}; the size alone costs {summary['fid_resolution_floor']}")
     return summary

@@ -33,8 +33,7 @@ from reid.gan.encoder import invert, load_inverter
 from reid.gan.generator import Generator
 from reid.gan.mixing import GenerationConfig, check_layers
 from reid.gan.projector import refine
-from reid.gan.sampling import to_person
-from reid.gan.training import to_gan_size
+from reid.gan.sampling import to_gan_size, to_person
 from reid.gan.variations import InvertConfig, plan_variations, render_variations
 from reid.io import atomic_dir, atomic_write_json
 from reid.pipeline.common import run_settings, write_tsv

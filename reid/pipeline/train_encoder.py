@@ -27,8 +27,7 @@ from reid.filters.screen import PERSON_SHAPE, DetectorSettings
 from reid.filters.ssim import ssim
 from reid.gan.encoder import LOSS_TERMS, ReidFeatures, freeze, save_encoder
 from reid.gan.encoder_training import EncoderConfig, measure, train_encoder
-from reid.gan.sampling import load_generator, to_person
-from reid.gan.training import to_gan_size
+from reid.gan.sampling import load_generator, to_gan_size, to_person
 from reid.io import atomic_dir, atomic_write_json
 from reid.metrics.rank import evaluate_market1501
 from reid.models.baseline import load_model

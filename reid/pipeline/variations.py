@@ -22,7 +22,7 @@ from reid.filters.screen import PERSON_SHAPE
 from reid.gan.encoder import invert, load_inverter
 from reid.gan.mixing import GenerationConfig, check_layers
 from reid.gan.projector import refine
-from reid.gan.training import to_gan_size
+from reid.gan.sampling import to_gan_size
 from reid.gan.variations import InvertConfig, plan_image_variations, render_variations
 from reid.io import atomic_dir
 from reid.pipeline.common import run_settings
