@@ -116,6 +116,8 @@ def test_saved_encoder_loads_only_for_its_generator(tmp_path):
     config = EncoderConfig(channels=4, fpn_channels=8)
     encoder = build_encoder(config, G)
     save_encoder(encoder, config.__dict__, "digest-a", tmp_path / "encoder.pt")
+    save_encoder(encoder, config.__dict__, "digest-a", tmp_path / "again.pt")
+    assert (tmp_path / "encoder.pt").read_bytes() == (tmp_path / "again.pt").read_bytes()  # a rerun's bytes
     loaded, saved = load_encoder(tmp_path / "encoder.pt", G, "digest-a", CPU)
     assert saved["channels"] == 4
     images = person_like(2)

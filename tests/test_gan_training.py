@@ -70,6 +70,8 @@ def test_interrupted_run_resumes_from_snapshot_exactly(tmp_path, monkeypatch):
     for (name, a), b in zip(straight.G_ema.state_dict().items(), resumed.G_ema.state_dict().values()):
         assert torch.equal(a, b), name
     assert not [p for p in (tmp_path / "b").iterdir() if ".tmp" in p.name]  # no crash debris left behind
+    for network in sorted((tmp_path / "a").glob(network_file(None))):  # the same bytes, so DVC reruns no reader
+        assert network.read_bytes() == (tmp_path / "b" / network.name).read_bytes(), network.name
     other = _train(images, dataclasses.replace(config, seed=1), tmp_path / "b", "other")
     assert other.run == "fresh" and other.history[0]["kimg"] == pytest.approx(0.016)
 

@@ -221,8 +221,8 @@ def save_encoder(encoder: Encoder, config: dict, generator_digest: str, path: st
     """Weights, the `encoder:` params and the digest of the generator file it was trained against (weights_only)."""
     payload = {"state_dict": {k: v.cpu() for k, v in encoder.state_dict().items()}, "config": config,
                "generator_digest": generator_digest}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a handle: the same bytes on every rerun
+        torch.save(payload, handle)
 
 
 def load_encoder(path: str | Path, G: Generator, generator_digest: str, device: torch.device) -> tuple[Encoder, dict]:

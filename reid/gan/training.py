@@ -390,8 +390,10 @@ def train_gan(
                     dist.all_gather_object(rank_rng, (generator.get_state(), torch.get_rng_state()))
                 if rank == 0:
                     settings = dataclasses.asdict(config)
-                    with atomic_path(run_dir / network_file(cur_nimg)) as tmp:
-                        torch.save({"G_ema": G_ema.state_dict(), "config": settings, "cur_nimg": cur_nimg}, tmp)
+                    # through a handle: torch.save names the zip inside after a path (here a random temporary
+                    # one), so a rerun's identical network would get other bytes and DVC would rerun its readers
+                    with atomic_path(run_dir / network_file(cur_nimg)) as tmp, open(tmp, "wb") as handle:
+                        torch.save({"G_ema": G_ema.state_dict(), "config": settings, "cur_nimg": cur_nimg}, handle)
                     state = {
                         "fingerprint": key, "G": G.state_dict(), "D": D.state_dict(),
                         "G_ema": G_ema.state_dict(), "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(),
