@@ -256,6 +256,16 @@ def claim_run_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+def save_torch_file(obj, path: str | os.PathLike) -> None:
+    """torch.save to `path` atomically, through a file handle: given a path, torch.save names the zip archive
+    inside after it (here a random temporary name), so the same tensors would get other bytes on every rerun
+    and DVC would rerun every stage reading the file."""
+    import torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)
+
+
 def load_torch_file(path: str | os.PathLike, what: str):
     """torch.load with weights_only=True (no code runs); any failure is one ReidError naming the file."""
     import torch

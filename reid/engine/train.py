@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from reid.data.images import augment, load_images, normalize
 from reid.device import pick_device
 from reid.errors import ReidError
-from reid.io import atomic_path, claim_run_dir, load_torch_file
+from reid.io import claim_run_dir, load_torch_file, save_torch_file
 from reid.models.baseline import ReidNet, load_pretrained
 from reid.progress import log, progress_bar
 
@@ -239,8 +239,7 @@ def train_reid(
                 "global_rng": _global_rng(device),
                 "history": history,
             }
-            with atomic_path(checkpoint_path) as tmp:
-                torch.save(state, tmp)
+            save_torch_file(state, checkpoint_path)
         if on_epoch is not None:
             on_epoch(history)
     return TrainResult(model, classes, history, info)

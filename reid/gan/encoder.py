@@ -33,7 +33,7 @@ from reid.data.images import IMAGENET_MEAN, IMAGENET_STD
 from reid.errors import ReidError
 from reid.gan.generator import Generator
 from reid.gan.sampling import load_generator
-from reid.io import atomic_path, load_torch_file
+from reid.io import load_torch_file, save_torch_file
 from reid.provenance import file_digest
 
 LOSS_TERMS = ("l2", "perceptual", "identity", "w_norm")
@@ -221,8 +221,7 @@ def save_encoder(encoder: Encoder, config: dict, generator_digest: str, path: st
     """Weights, the `encoder:` params and the digest of the generator file it was trained against (weights_only)."""
     payload = {"state_dict": {k: v.cpu() for k, v in encoder.state_dict().items()}, "config": config,
                "generator_digest": generator_digest}
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a handle: the same bytes on every rerun
-        torch.save(payload, handle)
+    save_torch_file(payload, path)
 
 
 def load_encoder(path: str | Path, G: Generator, generator_digest: str, device: torch.device) -> tuple[Encoder, dict]:

@@ -21,7 +21,7 @@ from reid.errors import ReidError
 from reid.gan.encoder import (LOSS_TERMS, Encoder, LossWeights, ReidFeatures, invert_steps, reconstruction_losses,
                               weighted_total)
 from reid.gan.generator import Generator
-from reid.io import atomic_path, claim_run_dir, load_torch_file
+from reid.io import claim_run_dir, load_torch_file, save_torch_file
 from reid.progress import log, progress_bar
 
 CHECKPOINT_NAME = "last.pt"
@@ -159,8 +159,7 @@ def train_encoder(G: Generator, features: ReidFeatures, train_images: torch.Tens
             sums, count = {name: 0.0 for name in LOSS_TERMS}, 0
             state = {"fingerprint": key, "encoder": encoder.state_dict(), "optimizer": optimizer.state_dict(),
                      "generator": generator.get_state(), "history": history, "step": step}
-            with atomic_path(checkpoint) as tmp:
-                torch.save(state, tmp)
+            save_torch_file(state, checkpoint)
             if on_record is not None:
                 on_record(history)
     bar.close()

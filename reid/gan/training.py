@@ -50,7 +50,7 @@ from reid.gan.discriminator import Discriminator
 from reid.gan.generator import Generator
 from reid.gan.projected import PRECISIONS, ProjectedDiscriminator, load_projected_discriminator
 from reid.gan.sampling import build_generator, network_file, to_gan_size
-from reid.io import atomic_path, claim_run_dir, load_torch_file
+from reid.io import claim_run_dir, load_torch_file, save_torch_file
 from reid.progress import log, progress_bar
 
 SNAPSHOT = "snapshot.pt"
@@ -390,10 +390,8 @@ def train_gan(
                     dist.all_gather_object(rank_rng, (generator.get_state(), torch.get_rng_state()))
                 if rank == 0:
                     settings = dataclasses.asdict(config)
-                    # through a handle: torch.save names the zip inside after a path (here a random temporary
-                    # one), so a rerun's identical network would get other bytes and DVC would rerun its readers
-                    with atomic_path(run_dir / network_file(cur_nimg)) as tmp, open(tmp, "wb") as handle:
-                        torch.save({"G_ema": G_ema.state_dict(), "config": settings, "cur_nimg": cur_nimg}, handle)
+                    save_torch_file({"G_ema": G_ema.state_dict(), "config": settings, "cur_nimg": cur_nimg},
+                                    run_dir / network_file(cur_nimg))
                     state = {
                         "fingerprint": key, "G": G.state_dict(), "D": D.state_dict(),
                         "G_ema": G_ema.state_dict(), "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(),
@@ -403,8 +401,7 @@ def train_gan(
                     }
                     if world > 1:
                         state["rank_rng"] = rank_rng
-                    with atomic_path(snapshot) as tmp:
-                        torch.save(state, tmp)
+                    save_torch_file(state, snapshot)
     bar.close()
     if world > 1:
         dist.barrier()  # every rank returns once rank 0 has written the final snapshot

@@ -14,7 +14,7 @@ import torchvision
 from torch import nn
 
 from reid.errors import ReidError
-from reid.io import atomic_path, check_tensor_shapes, load_torch_file
+from reid.io import check_tensor_shapes, load_torch_file, save_torch_file
 
 #: Backbone constructors and the width of their pooled output.
 ARCHS = {
@@ -157,9 +157,7 @@ def load_pretrained(model: ReidNet, pretrained: str, synthetic_model: Path | Non
 def save_model(model: ReidNet, settings: dict, classes: list[int], info: dict, path: str | Path) -> None:
     """Weights plus what evaluation needs to rebuild the network (the `reid:` params), loadable with weights_only=True.
 
-    Saved through a file handle: torch.save names the zip archive inside after a
-    path it is given (here a random temporary name), so the same model would
-    get other bytes, and DVC would rerun every stage reading it.
+    Saved with `save_torch_file`: the same model always gets the same bytes.
     """
     payload = {
         "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
@@ -167,8 +165,7 @@ def save_model(model: ReidNet, settings: dict, classes: list[int], info: dict, p
         "classes": classes,
         "info": info,
     }
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        torch.save(payload, handle)
+    save_torch_file(payload, path)
 
 
 def load_model(path: str | Path, device: torch.device) -> tuple[ReidNet, dict]:
