@@ -162,7 +162,7 @@ def train_gan(
     metrics_dir: Path = typer.Option(Path("runs/gan"), help="Folder for gan_train.json and gan_log.tsv."),
     cfg: Optional[str] = typer.Option(None, help="T (translation equivariant) or R (rotation, thesis)."),
     resolution: Optional[int] = typer.Option(None, help="Square GAN resolution (power of two >= 16)."),
-    kimg: Optional[float] = typer.Option(None, help="Thousands of real images to show (more than a finished run extends it)."),
+    kimg: Optional[float] = typer.Option(None, help="Thousands of real images to show (more than a finished run extends it if gan.lr_rampdown is 0)."),
     resume: Optional[str] = typer.Option(None, help="Project snapshot or NVIDIA StyleGAN3 .pkl to transfer from."),
     device: Optional[str] = typer.Option(None, help=DEVICE_HELP),
     params: Path = typer.Option(Path("params.yaml"), help=PARAMS_HELP),

@@ -153,3 +153,17 @@ def test_published_run_is_the_snapshot_and_networks_and_never_replaces_a_foreign
     with pytest.raises(ReidError, match="mine"):
         publish_run(run_dir, foreign)
     assert [p.name for p in foreign.iterdir()] == ["thesis.pdf"]
+
+
+def test_learning_rate_rampdown_follows_a_half_cosine_to_zero_and_makes_kimg_part_of_the_key(tmp_path):
+    config = GanConfig(**TINY, kimg=0.064, lr_rampdown=0.5)
+    assert [config.lr_scale(n) for n in (0, 32)] == [1.0, 1.0]
+    assert config.lr_scale(48) == pytest.approx(0.5) and config.lr_scale(64) == pytest.approx(0.0)
+    assert GanConfig(**TINY).lr_scale(10**9) == 1.0
+    assert "kimg" in config.fingerprint_fields() and "kimg" not in GanConfig(**TINY).fingerprint_fields()
+    _train(constant_people(), config, tmp_path)
+    state = torch.load(tmp_path / SNAPSHOT, map_location="cpu", weights_only=False)
+    last = config.lr_scale(64 - TINY["batch"])  # the last step's factor, 0.15
+    assert state["opt_G"]["param_groups"][0]["lr"] == pytest.approx(TINY["lr_g"] * last)
+    with pytest.raises(ReidError, match=r"gan.lr_rampdown must be a fraction of the run in \[0, 1\], got 1.5"):
+        GanConfig(lr_rampdown=1.5)

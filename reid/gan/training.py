@@ -10,7 +10,9 @@
   gamma < 0 takes StyleGAN2-ADA's rule 0.0002 * H * W / batch.
 - Adam with beta1 = 0, beta2 = 0.99; G EMA with a half-life of `ema_kimg`
   (default batch * 10/32 kimg, as StyleGAN3), capped at `ema_rampup` times
-  the images seen so far.
+  the images seen so far. `lr_rampdown` > 0: both learning rates fall to 0
+  along a half cosine over the run's last fraction (a fixed budget's usual
+  schedule; at 112 kimg it lowered FID by 5-16% in three pairs of trials, t34-t39).
 - Progress is counted in images shown (kimg); every `tick_kimg` is a tick and
   every `snap` ticks a snapshot: the resumable state (`snapshot.pt`) and G_ema
   alone (`network-<kimg>kimg.pt`), which the `evaluate_gan` stage measures.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
 import re
 import time
@@ -78,6 +81,7 @@ class GanConfig:
     snap: int = 20
     lr_g: float = 0.0025
     lr_d: float = 0.002
+    lr_rampdown: float = 0.0  # the run's last fraction over which both learning rates fall to 0 (half cosine)
     ema_kimg: float = -1.0
     ema_rampup: float = 0.05
     r1_interval: int = 16
@@ -99,6 +103,8 @@ class GanConfig:
             raise ReidError(f"params: gan.discriminator must be one of {DISCRIMINATORS}, got {self.discriminator!r}")
         if self.trunk_precision not in PRECISIONS:
             raise ReidError(f"params: gan.trunk_precision must be one of {PRECISIONS}, got {self.trunk_precision!r}")
+        if not 0 <= self.lr_rampdown <= 1:
+            raise ReidError(f"params: gan.lr_rampdown must be a fraction of the run in [0, 1], got {self.lr_rampdown!r}")
 
     @property
     def img_width(self) -> int:
@@ -113,10 +119,21 @@ class GanConfig:
         kimg = self.ema_kimg if self.ema_kimg >= 0 else self.batch * 10 / 32
         return kimg * 1000
 
+    def lr_scale(self, nimg: int) -> float:
+        """The learning rates' factor after `nimg` images: 1, then along a half cosine to 0 over the last
+        `lr_rampdown` of the run, so the last networks settle instead of stopping mid-stride."""
+        ramp = self.lr_rampdown * self.kimg * 1000
+        if ramp <= 0:
+            return 1.0
+        done = min(max(nimg - (self.kimg * 1000 - ramp), 0) / ramp, 1.0)
+        return 0.5 * (1 + math.cos(math.pi * done))
+
     def fingerprint_fields(self) -> dict:
-        """Everything but kimg: a longer run of the same config extends the finished one."""
+        """Everything but kimg, so a longer run of the same config extends the finished one; with a learning-rate
+        rampdown the schedule depends on kimg, and a longer run starts afresh."""
         fields = dataclasses.asdict(self)
-        fields.pop("kimg")
+        if self.lr_rampdown == 0:
+            fields.pop("kimg")
         return fields
 
 
@@ -336,6 +353,10 @@ def train_gan(
             real_batch = torch.where(flip.view(-1, 1, 1, 1), real_batch.flip(3), real_batch)
         real_batch = real_batch.to(device)
 
+        scale = config.lr_scale(cur_nimg)
+        for optimiser, lr in ((opt_G, config.lr_g), (opt_D, config.lr_d * ratio)):
+            for group in optimiser.param_groups:
+                group["lr"] = lr * scale
         G.train(), D.train()
         z = torch.randn(batch, config.z_dim, device=device)
         loss_G = generator_loss(G, D, z, config.augment)

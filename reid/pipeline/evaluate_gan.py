@@ -62,7 +62,7 @@ class GanEvalConfig:
     num_images: int = 500                  # generated and real images per FID point (and per floor half)
     grid: int = 8                          # sample grids are grid x grid images, the same latents every network
     choose: str = "detector"               # the network later stages use: detector (most accepted) | last
-    fid_tolerance: float = 0.1             # detector: only networks with FID <= (1 + this) x the best compete
+    fid_tolerance: float = 0.05            # detector: only networks with FID <= (1 + this) x the best compete
     seed: int = 0
 
     def __post_init__(self):
