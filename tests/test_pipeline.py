@@ -36,7 +36,7 @@ def test_repro_evaluates_and_is_idempotent(workspace):
     assert (workspace / "data/reid/model.pt").is_file()
     assert (workspace / "dvc.lock").is_file()
     gan = json.loads((workspace / "metrics/gan.json").read_text())
-    assert gan["fid_backbone"] == "reid-resnet18" and gan["kimg"] == 0.064 and gan["fid"] > 0 and gan["fid_real_floor"] > 0
+    assert gan["fid_backbone"] == "reid-resnet18" and gan["last_kimg"] == 0.064 and gan["fid"] > 0 and gan["fid_real_floor"] > 0
     fid_curve = (workspace / "metrics/gan_fid.tsv").read_text().splitlines()
     assert fid_curve[0] == ("kimg\tdetector_acceptance\tfid\tfid_at_gan_size\tfid_real_floor\tfid_gan_size_floor\t"
                             "detector_acceptance_real")
