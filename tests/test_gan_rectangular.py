@@ -44,7 +44,6 @@ def test_config_width_gamma_rule_and_area_resize():
     assert to_gan_size(crops, 128, 128).shape == (2, 3, 128, 128)
 
 
-
 def test_enlarging_keeps_thin_lines_brighter_than_bilinear_and_round_trips_smooth_crops():
     line = torch.full((1, 3, 64, 32), -1.0)
     line[..., 16] = 1.0  # a one-pixel bright stripe on dark, as a thin limb at 64x32

@@ -315,6 +315,7 @@ def train_gan(
     ratio = config.r1_interval / (config.r1_interval + 1)
     opt_G = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(0.0, 0.99), eps=1e-8)
     opt_D = torch.optim.Adam(D.parameters(), lr=config.lr_d * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
+    base_lrs = [(optimiser, optimiser.param_groups[0]["lr"]) for optimiser in (opt_G, opt_D)]  # before any rampdown
     generator = torch.Generator().manual_seed(config.seed if world == 1 else _rank_seed(config.seed, rank))
     real = to_gan_size(real_images, config.resolution, config.img_width)
 
@@ -354,7 +355,7 @@ def train_gan(
         real_batch = real_batch.to(device)
 
         scale = config.lr_scale(cur_nimg)
-        for optimiser, lr in ((opt_G, config.lr_g), (opt_D, config.lr_d * ratio)):
+        for optimiser, lr in base_lrs:
             for group in optimiser.param_groups:
                 group["lr"] = lr * scale
         G.train(), D.train()
